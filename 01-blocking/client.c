@@ -168,6 +168,11 @@ int main(int argc, char *argv[])
         fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
         usage(stderr, 2);
     }
+    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
+        || atol(port) > 65535) {
+        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
+        usage(stderr, 2);
+    }
 
     fd = connect_to(host, port);
     interactive = isatty(STDIN_FILENO);

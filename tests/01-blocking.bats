@@ -30,9 +30,12 @@ L=01-blocking
   run "$LAB/$L/server" -p notaport
   assert_failure 2
   assert_output --partial "bad port"
-  run "$LAB/$L/client" -x
+  run "$LAB/$L/client" -x </dev/null
   assert_failure 2
   assert_output --partial "Usage:"
+  run "$LAB/$L/client" -p 99999 </dev/null
+  assert_failure 2
+  assert_output --partial "bad port"
 }
 
 @test "a port in use exits 1 naming bind and the cause" {
