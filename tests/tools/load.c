@@ -16,7 +16,8 @@
  *             [--short] [--idle N] [--pid PID] [--label TEXT] [--csv] [--csv-header]
  * Defaults: 127.0.0.1, 10 connections, 64 bytes, 5 seconds.
  * Prints one line: label mode conns idle size secs requests errors rps
- * p50_us p99_us cpu_us_per_req rss_kib (key=value, or CSV with --csv).
+ * p50_us p99_us cpu_us_per_req rss_kib starved (key=value, or CSV with
+ * --csv); starved counts active connections that got no reply at all.
  * Linux-specific (epoll, /proc).
  */
 #define _GNU_SOURCE
@@ -44,6 +45,7 @@ struct conn {
     enum state state;
     size_t sent, received;
     double started;                 /* when the current request began */
+    unsigned long long done;        /* requests this connection completed */
 };
 
 static struct sockaddr_in server_addr;
@@ -187,6 +189,7 @@ static void step(struct conn *c)
         if (c->received < req_size)
             return;
         record_latency((now() - c->started) * 1e6);
+        c->done++;
         if (short_mode) {
             /* Half-close and let the server close first, as a real
              * client does: TIME_WAIT then lands on the server's side. */
@@ -291,7 +294,7 @@ int main(int argc, char *argv[])
         case 'C': csv = 1; break;
         case 'E':
             puts("label,mode,conns,idle,size,secs,requests,errors,rps,p50_us,p99_us,"
-                 "cpu_us_per_req,rss_kib");
+                 "cpu_us_per_req,rss_kib,starved");
             return 0;
         case 'h': usage(0); break;
         default: usage(2);
@@ -356,16 +359,20 @@ int main(int argc, char *argv[])
         double rps = (double)lat_count / elapsed;
         double cpu_per_req = lat_count ? (cpu_after - cpu_before) * 1e6 / (double)lat_count : 0;
         const char *mode = short_mode ? "short" : "long";
+        int starved = 0;
+
+        for (int i = 0; i < conns; i++)
+            starved += all[i].done == 0;
 
         if (csv)
-            printf("%s,%s,%d,%d,%zu,%.2f,%zu,%llu,%.0f,%.0f,%.0f,%.1f,%ld\n", label, mode,
+            printf("%s,%s,%d,%d,%zu,%.2f,%zu,%llu,%.0f,%.0f,%.0f,%.1f,%ld,%d\n", label, mode,
                    conns, idle, req_size, elapsed, lat_count, errors, rps, p50, p99,
-                   cpu_per_req, rss);
+                   cpu_per_req, rss, starved);
         else
             printf("label=%s mode=%s conns=%d idle=%d size=%zu secs=%.2f requests=%zu "
                    "errors=%llu rps=%.0f p50_us=%.0f p99_us=%.0f cpu_us_per_req=%.1f "
-                   "rss_kib=%ld\n", label, mode, conns, idle, req_size, elapsed, lat_count,
-                   errors, rps, p50, p99, cpu_per_req, rss);
+                   "rss_kib=%ld starved=%d\n", label, mode, conns, idle, req_size, elapsed,
+                   lat_count, errors, rps, p50, p99, cpu_per_req, rss, starved);
     }
     return 0;
 }
