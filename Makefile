@@ -37,8 +37,10 @@ BUILD_ID := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(LAB_LIBS)
 	@echo '$(BUILD_ID)' | cmp -s - $@ || echo '$(BUILD_ID)' > $@
 
 .SECONDEXPANSION:
+# Link to a temporary name and rename: a program that is running, or being
+# run by a test, is never seen half-written.
 $(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) .build-flags
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) $(LAB_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
 
 $(LESSONS): $$(filter $$@/%,$$(PROGRAMS)) $(TOOLS)
 
