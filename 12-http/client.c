@@ -1,0 +1,336 @@
+/* client.c - a small HTTP/1.1 client: GET one URL, print the body
+ *
+ * The other half of the conversation a browser has with server.c: open a
+ * TCP connection, send a request head (request line, Host, Connection:
+ * close, a blank line), read the status line and the header fields, then
+ * the body. How long the body is, the headers say: Content-Length gives
+ * the byte count, "Transfer-Encoding: chunked" cuts it into pieces each
+ * preceded by its size in hex, and with neither the body runs to the end
+ * of the connection. Redirects are not followed: a 301 is printed and
+ * counts as a failure, as with curl without -L.
+ *
+ * Usage: ./client [-i] [-H ADDR] [-p PORT] URL
+ *   URL is http://HOST[:PORT]/PATH, or just /PATH; -H and -p give the host
+ *   and port a URL leaves out (defaults 127.0.0.1 and 8000).
+ *   -i prints the status line and the headers before the body, as curl -i.
+ *   Exit status: 0 on a 2xx answer, 1 otherwise, 2 on bad usage.
+ *
+ * See also: server.c, NOTES.md. Seed: 002 (the browser's side of HTTP).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define DEFAULT_PORT "8000"
+#define MAX_LINE 16384              /* a status or header line longer: refused */
+#define BUF_SIZE 65536
+#define READ_TIMEOUT_SECS 30
+
+static const char *prog_name = "client";
+
+/* die - report a failure with the reason from errno, exit 1 */
+static void die(const char *fmt, ...)
+{
+    int saved_errno = errno;
+    va_list ap;
+
+    fprintf(stderr, "%s: ", prog_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", strerror(saved_errno));
+    exit(1);
+}
+
+/* fail - report a protocol problem (no errno involved), exit 1 */
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s: ", prog_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: %s [-i] [-H ADDR] [-p PORT] URL\n"
+            "  URL       http://HOST[:PORT]/PATH, or /PATH\n"
+            "  -i        print the status line and headers before the body\n"
+            "  -H ADDR   host when the URL names none (default 127.0.0.1)\n"
+            "  -p PORT   port when the URL names none (default %s)\n"
+            "  -h, --help  show this help\n"
+            "Prints the body on standard output; exit 0 on a 2xx status, else 1.\n",
+            prog_name, DEFAULT_PORT);
+    exit(status);
+}
+
+/* connect_to - a connected TCP socket to host:port; exit 1 on failure */
+static int connect_to(const char *host, const char *port)
+{
+    struct addrinfo hints, *res, *ai;
+    int fd = -1, rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
+                gai_strerror(rc));
+        exit(1);
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd == -1)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        rc = errno;
+        close(fd);
+        fd = -1;
+        errno = rc;
+    }
+    freeaddrinfo(res);
+    if (fd == -1)
+        die("connect %s:%s", host, port);
+    return fd;
+}
+
+/* split_url - take host, port and path out of URL (all point into copies
+ * owned by the caller's buffers); exit 2 if it is not an http URL */
+static void split_url(char *url, const char **host, const char **port, const char **path)
+{
+    char *rest, *slash, *colon;
+
+    if (url[0] == '/') {                    /* just a path */
+        *path = url;
+        return;
+    }
+    if (strncasecmp(url, "http://", 7) != 0) {
+        fprintf(stderr, "%s: only http:// URLs are supported: '%s'\n", prog_name, url);
+        usage(stderr, 2);
+    }
+    rest = url + 7;
+    slash = strchr(rest, '/');
+    *path = "/";
+    if (slash != NULL) {
+        /* keep the path in place by moving the host one byte left */
+        memmove(rest - 1, rest, (size_t)(slash - rest));
+        slash[-1] = '\0';
+        *path = slash;
+        rest--;
+    }
+    if (rest[0] == '[') {                   /* [IPv6]:port */
+        char *close_bracket = strchr(rest, ']');
+        if (close_bracket == NULL) {
+            fprintf(stderr, "%s: bad URL '%s'\n", prog_name, url);
+            usage(stderr, 2);
+        }
+        *close_bracket = '\0';
+        colon = close_bracket[1] == ':' ? close_bracket + 1 : NULL;
+        rest++;
+    } else {
+        colon = strrchr(rest, ':');
+    }
+    if (colon != NULL) {
+        *colon = '\0';
+        if (colon[1] != '\0')
+            *port = colon + 1;
+    }
+    if (rest[0] != '\0')
+        *host = rest;
+}
+
+/* read_line - one header line (CRLF or LF stripped) into a fresh buffer;
+ * NULL at end of input. Refuses lines longer than MAX_LINE. */
+static char *read_line(FILE *in, char **line, size_t *cap)
+{
+    ssize_t n = getline(line, cap, in);
+
+    if (n == -1) {
+        if (ferror(in))
+            die("recv");
+        return NULL;
+    }
+    if (n > MAX_LINE)
+        fail("a header line of %zd bytes: refused", n);
+    while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
+        (*line)[--n] = '\0';
+    return *line;
+}
+
+/* copy_bytes - copy count bytes (or, with count < 0, all up to end of
+ * input) from in to stdout */
+static void copy_bytes(FILE *in, long long count)
+{
+    char buf[BUF_SIZE];
+
+    while (count != 0) {
+        size_t want = count < 0 || count > BUF_SIZE ? BUF_SIZE : (size_t)count;
+        size_t n = fread(buf, 1, want, in);
+        if (n == 0) {
+            if (ferror(in))
+                die("recv");
+            if (count > 0)
+                fail("the connection ended %lld bytes before the body did", count);
+            return;
+        }
+        if (fwrite(buf, 1, n, stdout) != n)
+            die("write");
+        if (count > 0)
+            count -= (long long)n;
+    }
+}
+
+/* copy_chunked - decode a chunked body: "SIZE-in-hex\r\n DATA \r\n" ...
+ * "0\r\n", then optional trailer lines and a blank line */
+static void copy_chunked(FILE *in, char **line, size_t *cap)
+{
+    for (;;) {
+        char *end;
+        long long size;
+
+        if (read_line(in, line, cap) == NULL)
+            fail("the connection ended inside a chunked body");
+        errno = 0;
+        size = strtoll(*line, &end, 16);    /* ";ext=..." after the size is allowed */
+        if (end == *line || errno != 0 || size < 0 || (*end != '\0' && *end != ';'
+                                                       && *end != ' ' && *end != '\t'))
+            fail("bad chunk size line '%s'", *line);
+        if (size == 0)
+            break;
+        copy_bytes(in, size);
+        if (read_line(in, line, cap) == NULL || (*line)[0] != '\0')
+            fail("a chunk not followed by CRLF");
+    }
+    while (read_line(in, line, cap) != NULL && (*line)[0] != '\0')
+        ;                                   /* trailer fields: ignored */
+}
+
+/* send_request - the request head: GET, Host, Connection: close */
+static void send_request(FILE *out, const char *host, const char *port, const char *path)
+{
+    int ipv6 = strchr(host, ':') != NULL;
+
+    fprintf(out,
+            "GET %s HTTP/1.1\r\n"
+            "Host: %s%s%s%s%s\r\n"
+            "User-Agent: lab-12-http-client\r\n"
+            "Accept: */*\r\n"
+            "Connection: close\r\n"
+            "\r\n",
+            path, ipv6 ? "[" : "", host, ipv6 ? "]" : "", strcmp(port, "80") ? ":" : "",
+            strcmp(port, "80") ? port : "");
+    if (fflush(out) == EOF)
+        die("send");
+}
+
+/* read_response - status line, headers (echoed with -i), body; returns
+ * the status code */
+static int read_response(FILE *in, int show_headers)
+{
+    char *line = NULL, *colon;
+    size_t cap = 0;
+    long long length = -1;
+    int status, chunked = 0;
+
+    if (read_line(in, &line, &cap) == NULL)
+        fail("the server closed the connection without an answer");
+    if (sscanf(line, "HTTP/%*d.%*d %3d", &status) != 1)
+        fail("not an HTTP status line: '%.80s'", line);
+    if (show_headers)
+        printf("%s\r\n", line);
+    while (read_line(in, &line, &cap) != NULL && line[0] != '\0') {
+        if (show_headers)
+            printf("%s\r\n", line);
+        colon = strchr(line, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        for (colon++; *colon == ' ' || *colon == '\t'; colon++)
+            ;
+        if (strcasecmp(line, "Content-Length") == 0)
+            length = strtoll(colon, NULL, 10);
+        else if (strcasecmp(line, "Transfer-Encoding") == 0 && strstr(colon, "chunked"))
+            chunked = 1;
+    }
+    if (show_headers)
+        printf("\r\n");
+
+    if (status == 204 || status == 304 || (status >= 100 && status < 200))
+        ;                                   /* these never carry a body */
+    else if (chunked)                       /* chunked wins over a length */
+        copy_chunked(in, &line, &cap);
+    else
+        copy_bytes(in, length);             /* -1: to the end of the connection */
+    free(line);
+    if (fflush(stdout) == EOF)
+        die("write");
+    return status;
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *host = "127.0.0.1", *port = DEFAULT_PORT, *path = "/";
+    struct timeval timeout = {.tv_sec = READ_TIMEOUT_SECS, .tv_usec = 0};
+    int opt, show_headers = 0, fd, status;
+    FILE *conn;
+
+    while ((opt = getopt_long(argc, argv, "iH:p:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'i': show_headers = 1; break;
+        case 'H': host = optarg; break;
+        case 'p': port = optarg; break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "%s: %s\n", prog_name, optind < argc ? "one URL only" : "no URL given");
+        usage(stderr, 2);
+    }
+    split_url(argv[optind], &host, &port, &path);
+    /* A server that closes early must cost us an error line, not our
+     * life: with SIGPIPE ignored a failed write returns EPIPE. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        die("signal");
+    if (strpbrk(path, " \r\n\t") != NULL) {
+        fprintf(stderr, "%s: spaces or line breaks in the URL must be %%-encoded\n", prog_name);
+        usage(stderr, 2);
+    }
+
+    fd = connect_to(host, port);
+    /* A server that accepts and then says nothing must not hang us. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == -1)
+        die("setsockopt SO_RCVTIMEO");
+    conn = fdopen(fd, "r+");
+    if (conn == NULL)
+        die("fdopen");
+    send_request(conn, host, port, path);
+    status = read_response(conn, show_headers);
+    fclose(conn);
+    if (status < 200 || status > 299)
+        fprintf(stderr, "%s: the server answered %d\n", prog_name, status);
+    return status >= 200 && status <= 299 ? 0 : 1;
+}
