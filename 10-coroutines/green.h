@@ -1,0 +1,748 @@
+/* green.h - green threads (coroutines) for one OS thread, gevent-style
+ *
+ * The lesson's own small scheduler, shared by every program of the folder.
+ * A coroutine is a function with a stack of its own. It runs until it
+ * decides to stop: when it calls green_yield(), green_sleep(), green_join()
+ * or one of the socket calls below at a moment when the call would block.
+ * Then its registers are saved (swapcontext) and the scheduler, the "hub",
+ * picks another one. Nothing is ever pre-empted: between two such calls a
+ * coroutine has the CPU to itself, which is why no lock is needed and why a
+ * coroutine that calls a truly blocking function (sleep(), a blocking
+ * recv(), getaddrinfo() on a slow DNS server) stalls every coroutine.
+ *
+ * The socket calls look blocking but are not (gevent's monkey patching,
+ * done by hand, and state-threads' "EAGAIN parks the thread"): every
+ * socket is non-blocking; green_recv() tries recv(), and on EAGAIN it
+ * parks the coroutine on that descriptor and switches to the hub; the hub
+ * waits in epoll_wait() for all parked descriptors at once and makes the
+ * coroutine runnable again when the kernel reports its descriptor ready;
+ * green_recv() then tries again. To the caller it looks like one blocking
+ * recv().
+ *
+ *   green_init()                     once, before anything else
+ *   green_spawn(fn, arg)             a new coroutine running fn(arg)
+ *   green_join(g) / green_detach(g)  wait for it and free it / free it when done
+ *   green_yield()  green_sleep(ms)
+ *   green_watch(fd)  green_attach(fd)  green_close(fd)
+ *   green_accept() green_connect() green_recv() green_send() green_read()
+ *   green_wait_readable(fd)
+ *
+ * Invariants (read these before changing anything):
+ *   - One OS thread. Exactly one coroutine runs at a time, or the hub.
+ *     sched.current names the running coroutine, NULL while the hub runs.
+ *   - The hub runs on the caller's own stack (main's), inside green_join().
+ *     Every switch goes through it: coroutine -> hub -> coroutine. That is
+ *     two swapcontext() calls per hand-over, and it keeps the code simple.
+ *   - Where each stack lives: every coroutine has one private mapping from
+ *     mmap(), laid out from low to high addresses as
+ *         [guard page, PROT_NONE][stack, grows down ...][struct green]
+ *     The record sits at the very top, so an idle coroutine's record and
+ *     the top of its stack share one page. A stack that grows past its
+ *     bottom touches the guard page and the process dies of SIGSEGV at
+ *     once, instead of silently writing over another coroutine's memory.
+ *     Pages are only backed by memory once touched: a 64 KiB stack of
+ *     which 3 KiB are used costs one resident page.
+ *   - A pointer into a suspended coroutine's stack is valid while the
+ *     frame it points into has not returned, and the mapping lives until
+ *     the coroutine is joined (or, detached, until it ends). The bytes it
+ *     points to do not change while that coroutine is suspended, because
+ *     nothing else runs on that stack; so passing &local to another
+ *     coroutine is fine for exactly as long as the owner stays inside that
+ *     frame. After green_join() returns the whole mapping is gone.
+ *   - A coroutine is in at most one of: the run queue (READY), the sleep
+ *     list (SLEEPING), one fd's reader or writer slot (WAITING_IO), another
+ *     coroutine's joiner slot (JOINING). RUNNING and DONE are in none.
+ *   - Every descriptor given to green_watch() is registered once with
+ *     epoll, edge-triggered, for both directions. Edge-triggered is safe
+ *     because a coroutine parks only right after its call returned EAGAIN:
+ *     any readiness after that produces a new edge. A wake-up may be
+ *     spurious (the edge came from data already read): the woken call just
+ *     tries again and parks again.
+ *   - At most one coroutine reads and one writes a descriptor at a time,
+ *     and only its owner closes it (with green_close()).
+ *   - Signals: swapcontext() saves and restores the signal mask. Block the
+ *     signals you take through signalfd before green_init(), so that every
+ *     context carries the same mask.
+ *
+ * ucontext (getcontext/makecontext/swapcontext) was removed from POSIX in
+ * 2008 and is obsolescent, but glibc keeps it and it remains the clearest
+ * way to show a switch: a struct of saved registers, a stack pointer, a
+ * function to start. Its cost is one system call per switch, because
+ * swapcontext() also saves and restores the signal mask (rt_sigprocmask);
+ * hand-written switches (boost.context, Go) skip that.
+ *
+ * AddressSanitizer: ASan must be told when the stack changes under it, or
+ * it mistakes the coroutine stacks for overflows. Every switch is wrapped
+ * in __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber when
+ * ASan is on, and nothing when it is off.
+ *
+ * Every function here is `static inline` only because each program of the
+ * folder uses part of the header: inline keeps the unused ones from
+ * drawing warnings. The compiler decides what to really inline.
+ *
+ * Linux-specific: epoll, accept4, MAP_STACK. Needs _GNU_SOURCE (defined by
+ * each program before its first #include) for ucontext and those.
+ */
+#ifndef GREEN_H
+#define GREEN_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+/* --- AddressSanitizer fiber annotations (no-ops without ASan) ----------- */
+#if defined(__SANITIZE_ADDRESS__)
+#define GREEN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GREEN_ASAN 1
+#endif
+#endif
+
+#ifdef GREEN_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* Virtual size of each coroutine's stack. Only the pages it touches use
+ * memory. ASan's frames are several times larger, hence more room. */
+#ifndef GREEN_STACK_SIZE
+#ifdef GREEN_ASAN
+#define GREEN_STACK_SIZE (256 * 1024)
+#else
+#define GREEN_STACK_SIZE (64 * 1024)
+#endif
+#endif
+
+#define GREEN_MAX_EVENTS 256   /* events taken from epoll per wait */
+#define GREEN_FAIR_CALLS 16    /* socket calls in a row before a forced yield */
+
+enum green_state {
+    GREEN_READY,        /* in the run queue */
+    GREEN_RUNNING,      /* on the CPU: sched.current */
+    GREEN_SLEEPING,     /* in the sleep list until wake_at_ms */
+    GREEN_WAITING_IO,   /* in one fd's reader or writer slot */
+    GREEN_JOINING,      /* in another coroutine's joiner slot */
+    GREEN_DONE          /* its function returned; mapping kept for join */
+};
+
+/* struct green - one coroutine; lives at the top of its own stack mapping */
+struct green {
+    ucontext_t context;         /* registers saved while it is not running */
+    void (*fn)(void *);
+    void *arg;
+    enum green_state state;
+    int detached;               /* free the mapping as soon as it ends */
+    unsigned id;                /* 1, 2, 3... for messages */
+    unsigned calls_in_a_row;    /* socket calls since it last parked */
+    long long wake_at_ms;       /* GREEN_SLEEPING: when to wake */
+    struct green *next;         /* link in the run queue or sleep list */
+    struct green *joiner;       /* who is parked in green_join() on us */
+    void *map_base;             /* the whole mapping: guard, stack, record */
+    size_t map_size;
+    void *stack_bottom;         /* lowest usable stack address */
+    size_t stack_size;
+    void *asan_fake_stack;      /* ASan's bookkeeping while suspended */
+};
+
+/* who waits on one descriptor; the table is indexed by fd */
+struct green_fd {
+    struct green *reader;       /* parked until the fd is readable */
+    struct green *writer;       /* parked until the fd is writable */
+    unsigned char watched;      /* registered with epoll (or a file) */
+    unsigned char always_ready; /* a regular file: epoll refuses it */
+};
+
+static struct {
+    ucontext_t hub_context;     /* main's registers while a coroutine runs */
+    struct green *current;      /* the running coroutine; NULL in the hub */
+    struct green *ready_head, *ready_tail;
+    struct green *sleepers;     /* sorted by wake_at_ms, earliest first */
+    struct green_fd *fds;
+    size_t fd_slots;
+    unsigned io_waiters;        /* coroutines parked on descriptors */
+    unsigned live;              /* spawned and not yet DONE */
+    unsigned next_id;
+    int epoll_fd;
+    size_t page_size;
+    const void *hub_stack_bottom;   /* for ASan: main's stack */
+    size_t hub_stack_size;
+    void *hub_fake_stack;
+} sched = {.epoll_fd = -1};
+
+/* green_now_ms - monotonic clock in milliseconds */
+static inline long long green_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* green_init - create the epoll instance; 0, or -1 with errno set */
+static inline int green_init(void)
+{
+    sched.page_size = (size_t)sysconf(_SC_PAGESIZE);
+    sched.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    return sched.epoll_fd == -1 ? -1 : 0;
+}
+
+/* green_self - the running coroutine, NULL when called from main */
+static inline struct green *green_self(void)
+{
+    return sched.current;
+}
+
+/* --- switching ----------------------------------------------------------- */
+
+/* switch_to_hub - save the running coroutine, resume the hub. `ending`
+ * says this stack will never be resumed (ASan may then drop its state). */
+static inline void switch_to_hub(struct green *self, int ending)
+{
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(ending ? NULL : &self->asan_fake_stack,
+                                   sched.hub_stack_bottom, sched.hub_stack_size);
+#else
+    (void)ending;
+#endif
+    if (swapcontext(&self->context, &sched.hub_context) == -1)
+        abort();                /* only fails on a bad context: a bug */
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(self->asan_fake_stack, &sched.hub_stack_bottom,
+                                    &sched.hub_stack_size);
+#endif
+}
+
+/* hub_switch_to - from the hub, run coroutine g until it switches back */
+static inline void hub_switch_to(struct green *g)
+{
+    sched.current = g;
+    g->state = GREEN_RUNNING;
+#ifdef GREEN_ASAN
+    __sanitizer_start_switch_fiber(&sched.hub_fake_stack, g->stack_bottom, g->stack_size);
+#endif
+    if (swapcontext(&sched.hub_context, &g->context) == -1)
+        abort();
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(sched.hub_fake_stack, NULL, NULL);
+#endif
+    sched.current = NULL;
+}
+
+/* green_trampoline - first code run on a new stack: call fn(arg), then
+ * hand back to the hub for good (the hub frees or keeps the mapping) */
+static inline void green_trampoline(void)
+{
+    struct green *self = sched.current;
+
+#ifdef GREEN_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &sched.hub_stack_bottom, &sched.hub_stack_size);
+#endif
+    self->fn(self->arg);
+    self->state = GREEN_DONE;
+    switch_to_hub(self, 1);
+    abort();                    /* never resumed */
+}
+
+/* --- queues ---------------------------------------------------------------- */
+
+/* make_ready - append g to the run queue */
+static inline void make_ready(struct green *g)
+{
+    g->state = GREEN_READY;
+    g->next = NULL;
+    if (sched.ready_tail != NULL)
+        sched.ready_tail->next = g;
+    else
+        sched.ready_head = g;
+    sched.ready_tail = g;
+}
+
+/* park - the running coroutine stops until someone calls make_ready on it.
+ * The caller has already put it on the list it waits in. */
+static inline void park(void)
+{
+    struct green *self = sched.current;
+
+    self->calls_in_a_row = 0;
+    switch_to_hub(self, 0);
+}
+
+/* free_mapping - unmap a finished coroutine's stack and record */
+static inline void free_mapping(struct green *g)
+{
+    void *base = g->map_base;   /* g itself lives in the mapping */
+    size_t size = g->map_size;
+
+#ifdef GREEN_ASAN
+    /* Frames that never returned left poisoned bytes in ASan's shadow; a
+     * later mapping at the same address must not inherit them. */
+    __asan_unpoison_memory_region(g->stack_bottom, g->stack_size);
+#endif
+    munmap(base, size);
+}
+
+/* --- spawn and join ---------------------------------------------------------- */
+
+/* prepare_context - a context that will start green_trampoline on g's
+ * own stack (getcontext fills in the signal mask and the registers that
+ * makecontext does not set) */
+static inline int prepare_context(struct green *g)
+{
+    if (getcontext(&g->context) == -1)
+        return -1;
+    g->context.uc_stack.ss_sp = g->stack_bottom;
+    g->context.uc_stack.ss_size = g->stack_size;
+    g->context.uc_link = NULL;          /* the trampoline never returns */
+    makecontext(&g->context, green_trampoline, 0);
+    return 0;
+}
+
+/* green_spawn - a new coroutine that will run fn(arg); it starts when the
+ * spawner next parks or yields. NULL with errno set if no memory (mmap
+ * fails with ENOMEM also when vm.max_map_count is reached). */
+static inline struct green *green_spawn(void (*fn)(void *), void *arg)
+{
+    size_t record = (sizeof(struct green) + 63) & ~(size_t)63;
+    size_t size = sched.page_size + GREEN_STACK_SIZE;   /* guard + stack */
+    char *base;
+    struct green *g;
+
+    base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED)
+        return NULL;
+    /* The lowest page becomes the guard: any access to it faults. */
+    if (mprotect(base, sched.page_size, PROT_NONE) == -1) {
+        int saved_errno = errno;
+        munmap(base, size);
+        errno = saved_errno;
+        return NULL;
+    }
+    g = (struct green *)(base + size - record);
+    memset(g, 0, sizeof *g);
+    g->fn = fn;
+    g->arg = arg;
+    g->id = ++sched.next_id;
+    g->map_base = base;
+    g->map_size = size;
+    g->stack_bottom = base + sched.page_size;
+    g->stack_size = (size_t)((char *)g - (char *)g->stack_bottom);
+
+    if (prepare_context(g) == -1) {
+        int saved_errno = errno;
+        munmap(base, size);
+        errno = saved_errno;
+        return NULL;
+    }
+    sched.live++;
+    make_ready(g);
+    return g;
+}
+
+/* coroutine_ended - the hub's bookkeeping once g's function has returned */
+static inline void coroutine_ended(struct green *g)
+{
+    sched.live--;
+    if (g->joiner != NULL)
+        make_ready(g->joiner);
+    if (g->detached)
+        free_mapping(g);
+}
+
+/* wake_io - make the coroutine in a reader/writer slot runnable */
+static inline void wake_io(struct green **slot)
+{
+    struct green *g = *slot;
+
+    if (g != NULL) {
+        *slot = NULL;
+        sched.io_waiters--;
+        make_ready(g);
+    }
+}
+
+/* wake_sleepers - make every sleeper whose time has come runnable */
+static inline void wake_sleepers(void)
+{
+    long long now = green_now_ms();
+
+    while (sched.sleepers != NULL && sched.sleepers->wake_at_ms <= now) {
+        struct green *g = sched.sleepers;
+
+        sched.sleepers = g->next;
+        make_ready(g);
+    }
+}
+
+/* run_ready_round - run every coroutine that is ready now, once each.
+ * Those made ready during the round wait for the next one, so a
+ * coroutine that keeps yielding cannot keep the hub from epoll. */
+static inline void run_ready_round(void)
+{
+    struct green *g = sched.ready_head;
+
+    sched.ready_head = sched.ready_tail = NULL;
+    while (g != NULL) {
+        struct green *next = g->next;
+
+        hub_switch_to(g);
+        if (g->state == GREEN_DONE)
+            coroutine_ended(g);
+        g = next;
+    }
+}
+
+/* poll_timeout_ms - how long the hub may sleep in epoll_wait */
+static inline int poll_timeout_ms(void)
+{
+    long long wait;
+
+    if (sched.ready_head != NULL)
+        return 0;
+    if (sched.sleepers == NULL)
+        return -1;
+    wait = sched.sleepers->wake_at_ms - green_now_ms();
+    return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
+}
+
+/* hub_poll - wait for descriptors or the next sleeper, wake their owners */
+static inline void hub_poll(void)
+{
+    struct epoll_event events[GREEN_MAX_EVENTS];
+    int timeout = poll_timeout_ms();
+    int ready_count;
+
+    if (timeout == -1 && sched.io_waiters == 0) {
+        /* Nothing runnable, nobody sleeping, nobody waiting on IO: no
+         * event can ever wake anyone. That is a bug in the program. */
+        fprintf(stderr, "green: deadlock: every coroutine waits for another\n");
+        abort();
+    }
+    ready_count = epoll_wait(sched.epoll_fd, events, GREEN_MAX_EVENTS, timeout);
+    if (ready_count == -1 && errno != EINTR) {
+        perror("green: epoll_wait");
+        abort();
+    }
+    for (int i = 0; i < ready_count; i++) {
+        struct green_fd *w = &sched.fds[events[i].data.fd];
+        uint32_t ev = events[i].events;
+
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            wake_io(&w->reader);
+        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            wake_io(&w->writer);
+    }
+    wake_sleepers();
+}
+
+/* hub_run_until - the scheduler loop, on main's stack, until g is DONE */
+static inline void hub_run_until(struct green *g)
+{
+    while (g->state != GREEN_DONE) {
+        run_ready_round();
+        if (g->state == GREEN_DONE)
+            break;
+        hub_poll();
+    }
+}
+
+/* green_join - wait until g has ended, then free it (each g exactly once).
+ * From main this runs the scheduler; from a coroutine it parks. */
+static inline void green_join(struct green *g)
+{
+    struct green *self = sched.current;
+
+    if (self == NULL) {
+        hub_run_until(g);
+    } else if (g->state != GREEN_DONE) {
+        g->joiner = self;
+        self->state = GREEN_JOINING;
+        park();
+    }
+    free_mapping(g);
+}
+
+/* green_detach - nobody will join g: free it as soon as it ends */
+static inline void green_detach(struct green *g)
+{
+    if (g->state == GREEN_DONE)
+        free_mapping(g);
+    else
+        g->detached = 1;
+}
+
+/* green_yield - let every other ready coroutine run, then go on */
+static inline void green_yield(void)
+{
+    struct green *self = sched.current;
+
+    if (self == NULL)
+        return;                 /* main is not a coroutine */
+    make_ready(self);
+    park();
+}
+
+/* green_sleep - park the caller for ms milliseconds; others run meanwhile */
+static inline void green_sleep(long ms)
+{
+    struct green *self = sched.current, **link;
+
+    if (self == NULL) {         /* from main: an ordinary sleep */
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+            ;
+        return;
+    }
+    self->wake_at_ms = green_now_ms() + ms;
+    link = &sched.sleepers;     /* keep the list sorted: earliest first */
+    while (*link != NULL && (*link)->wake_at_ms <= self->wake_at_ms)
+        link = &(*link)->next;
+    self->next = *link;
+    *link = self;
+    self->state = GREEN_SLEEPING;
+    park();
+}
+
+/* --- descriptors ------------------------------------------------------------- */
+
+/* fd_slot - the table entry for fd, growing the table; NULL if no memory */
+static inline struct green_fd *fd_slot(int fd)
+{
+    if ((size_t)fd >= sched.fd_slots) {
+        size_t slots = sched.fd_slots ? sched.fd_slots : 64;
+        struct green_fd *grown;
+
+        while (slots <= (size_t)fd)
+            slots *= 2;
+        grown = realloc(sched.fds, slots * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        memset(grown + sched.fd_slots, 0, (slots - sched.fd_slots) * sizeof *grown);
+        sched.fds = grown;
+        sched.fd_slots = slots;
+    }
+    return &sched.fds[fd];
+}
+
+/* green_watch - register fd with the hub's epoll (edge-triggered, both
+ * directions) without changing its flags; 0, or -1 with errno set */
+static inline int green_watch(int fd)
+{
+    struct green_fd *w = fd_slot(fd);
+    struct epoll_event ev;
+
+    if (w == NULL)
+        return -1;
+    memset(w, 0, sizeof *w);
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+        if (errno != EPERM)
+            return -1;
+        w->always_ready = 1;    /* a regular file never blocks */
+    }
+    w->watched = 1;
+    return 0;
+}
+
+/* green_attach - make fd non-blocking and watch it */
+static inline int green_attach(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+        return -1;
+    return green_watch(fd);
+}
+
+/* green_close - forget fd and close it (closing also drops it from epoll,
+ * since this lab never dup()s a watched descriptor) */
+static inline int green_close(int fd)
+{
+    if ((size_t)fd < sched.fd_slots)
+        memset(&sched.fds[fd], 0, sizeof sched.fds[fd]);
+    return close(fd);
+}
+
+/* green_wait_fd - park the caller until fd is ready for `events`
+ * (EPOLLIN or EPOLLOUT); from main, an ordinary poll() */
+static inline int green_wait_fd(int fd, uint32_t events)
+{
+    struct green *self = sched.current, **slot;
+    struct green_fd *w;
+
+    if (self == NULL) {
+        struct pollfd pfd = {fd, events & EPOLLIN ? POLLIN : POLLOUT, 0};
+        return poll(&pfd, 1, -1) == -1 ? -1 : 0;
+    }
+    if ((size_t)fd >= sched.fd_slots || !sched.fds[fd].watched) {
+        errno = EBADF;          /* green_watch() was never called for it */
+        return -1;
+    }
+    w = &sched.fds[fd];
+    if (w->always_ready)
+        return 0;
+    slot = (events & EPOLLIN) ? &w->reader : &w->writer;
+    if (*slot != NULL) {
+        errno = EBUSY;          /* two coroutines reading one socket: a bug */
+        return -1;
+    }
+    *slot = self;
+    self->state = GREEN_WAITING_IO;
+    sched.io_waiters++;
+    park();
+    return 0;
+}
+
+/* fair_share - called after each socket call that did not block: a
+ * coroutine whose peer always has data would otherwise never give the
+ * CPU away, so every GREEN_FAIR_CALLS calls it yields */
+static inline void fair_share(void)
+{
+    struct green *self = sched.current;
+
+    if (self != NULL && ++self->calls_in_a_row >= GREEN_FAIR_CALLS)
+        green_yield();
+}
+
+/* would_block - true for the errno of a non-blocking call that must wait */
+static inline int would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* green_accept - accept() that parks instead of blocking; the new socket
+ * is non-blocking, close-on-exec and already watched */
+static inline int green_accept(int listen_fd, struct sockaddr *addr, socklen_t *len)
+{
+    for (;;) {
+        int conn_fd = accept4(listen_fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (conn_fd >= 0) {
+            if (green_watch(conn_fd) == -1) {
+                int saved_errno = errno;
+                close(conn_fd);
+                errno = saved_errno;
+                return -1;
+            }
+            fair_share();
+            return conn_fd;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno) || green_wait_fd(listen_fd, EPOLLIN) == -1)
+            return -1;
+    }
+}
+
+/* green_connect - connect() that parks until the handshake is over;
+ * fd must have been given to green_attach() */
+static inline int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int err = 0;
+    socklen_t err_len = sizeof err;
+
+    if (connect(fd, addr, len) == 0)
+        return 0;
+    if (errno != EINPROGRESS)
+        return -1;
+    if (green_wait_fd(fd, EPOLLOUT) == -1)
+        return -1;
+    /* Writable means the handshake ended; SO_ERROR says how. */
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == -1)
+        return -1;
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* green_recv - recv() that parks instead of blocking */
+static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, flags);
+
+        if (n >= 0) {
+            fair_share();
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno) || green_wait_fd(fd, EPOLLIN) == -1)
+            return -1;
+    }
+}
+
+/* green_send - send() that parks instead of blocking (it may still send
+ * fewer bytes than asked: loop over it as with a blocking send) */
+static inline ssize_t green_send(int fd, const void *buf, size_t len, int flags)
+{
+    for (;;) {
+        ssize_t n = send(fd, buf, len, flags);
+
+        if (n >= 0) {
+            fair_share();
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno) || green_wait_fd(fd, EPOLLOUT) == -1)
+            return -1;
+    }
+}
+
+/* green_read - read() that parks instead of blocking, for non-blocking
+ * descriptors that are not sockets (a signalfd, a pipe) */
+static inline ssize_t green_read(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+
+        if (n >= 0) {
+            fair_share();
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (!would_block(errno) || green_wait_fd(fd, EPOLLIN) == -1)
+            return -1;
+    }
+}
+
+/* green_wait_readable - park until a read() on fd will not block, for a
+ * descriptor we must not make non-blocking (standard input is shared with
+ * the shell: O_NONBLOCK on it would leak into the shell). The poll() with
+ * timeout 0 first catches data left over from an earlier edge. */
+static inline int green_wait_readable(int fd)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+
+    for (;;) {
+        int ready = poll(&pfd, 1, 0);
+
+        if (ready == -1 && errno != EINTR)
+            return -1;
+        if (ready == 1)
+            return 0;
+        if (green_wait_fd(fd, EPOLLIN) == -1)
+            return -1;
+    }
+}
+
+#endif /* GREEN_H */
