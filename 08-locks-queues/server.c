@@ -22,8 +22,9 @@
  * buyer killed in the middle of a purchase cannot wedge the others.
  *
  * --no-lock skips the lock so the class can watch tickets oversell.
- * SIGUSR1 cuts every pending delay short ("the network answers now"), so
- * an instructor or a test can let a race happen exactly when it chooses.
+ * SIGUSR1 ends the delay of every buyer that has already read its count
+ * ("the network answers now"), so an instructor or a test can let a race
+ * happen exactly when it chooses, without depending on timing.
  *
  * Protocol (lines ending in \n, \r\n accepted):
  *   SEARCH -> TICKETS <n>       BUY -> OK <n left> | SOLD OUT
@@ -153,7 +154,7 @@ static void usage(FILE *out, int status)
             "  --no-lock   no lock around read-wait-write: watch tickets oversell\n"
             "  -h, --help  show this help\n"
             "Requests: SEARCH -> TICKETS n; BUY -> OK n | SOLD OUT; else ERROR reason.\n"
-            "SIGUSR1 cuts every pending delay short.\n",
+            "SIGUSR1 ends the delay of every buyer that has read its count.\n",
             prog_name, DEFAULT_PORT, DEFAULT_FILE);
     exit(status);
 }
@@ -170,8 +171,9 @@ static void on_stop_signal(int signo)
     errno = saved_errno;
 }
 
-/* on_wake_signal - SIGCHLD in the parent, SIGUSR1 in a buyer: do nothing;
- * its only job is to make a blocked accept() or nanosleep() return EINTR */
+/* on_wake_signal - SIGCHLD in the parent: do nothing; its only job is to
+ * make a blocked accept() return EINTR so the loop reaps. (In a buyer it
+ * is SIGUSR1's disposition, never run: SIGUSR1 is kept blocked there.) */
 static void on_wake_signal(int signo)
 {
     (void)signo;
@@ -394,18 +396,45 @@ static int set_lock(int lock_fd, short type)
     fl.l_start = 0;
     fl.l_len = 0;                   /* 0 = to the end of the file, however long */
     while (fcntl(lock_fd, F_SETLKW, &fl) == -1) {
-        if (errno != EINTR)         /* EINTR: a SIGUSR1 came; keep waiting */
+        if (errno != EINTR)
             return -1;
     }
     return 0;
 }
 
-/* simulate_delay - sleep between ms/2 and ms milliseconds, at random (the
- * seed's time.sleep(random.randint(1, 3))); a SIGUSR1 ends it early */
+/* wake_signals - the set holding SIGUSR1, the signal that ends a delay */
+static sigset_t wake_signals(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    return set;
+}
+
+/* forget_wake_signals - discard a SIGUSR1 left pending from earlier (one
+ * meant for the buyer that held the lock before us), so that only a
+ * SIGUSR1 sent after this buyer has read the count can end its delay */
+static void forget_wake_signals(void)
+{
+    static const struct timespec no_wait = {0, 0};
+    sigset_t set = wake_signals();
+
+    while (sigtimedwait(&set, NULL, &no_wait) > 0)
+        continue;
+}
+
+/* simulate_delay - wait between ms/2 and ms milliseconds, at random (the
+ * seed's time.sleep(random.randint(1, 3))), or until a SIGUSR1 comes.
+ *
+ * SIGUSR1 stays blocked in a buyer process and sigtimedwait() takes it:
+ * a blocked signal waits, pending, so one sent just before this call is
+ * not lost (a handler plus nanosleep() would lose it in that gap). */
 static void simulate_delay(long ms)
 {
     static unsigned long state = 0;
     struct timespec pause;
+    sigset_t set = wake_signals();
     long wait_ms;
 
     if (ms <= 0)
@@ -416,7 +445,8 @@ static void simulate_delay(long ms)
     wait_ms = ms / 2 + (long)((state >> 33) % (unsigned long)(ms - ms / 2 + 1));
     pause.tv_sec = wait_ms / 1000;
     pause.tv_nsec = (wait_ms % 1000) * 1000000L;
-    nanosleep(&pause, NULL);        /* -1/EINTR on SIGUSR1: the delay is over */
+    /* EAGAIN: the time is up; a signal number: SIGUSR1 ended it early. */
+    sigtimedwait(&set, NULL, &pause);
 }
 
 /* buy_ticket - the critical section: read the count, wait, write it back
@@ -431,6 +461,7 @@ static void buy_ticket(const struct office *office, char *reply, size_t size)
         snprintf(reply, size, "ERROR cannot lock the data file\n");
         return;
     }
+    forget_wake_signals();
     count = read_ticket_count(office->data_path);
     if (count == -1) {
         warn("pid %ld: read %s", me, office->data_path);
@@ -496,7 +527,7 @@ static long serve_buyer(int conn_fd, const struct office *office)
         ssize_t n = recv(conn_fd, buf, sizeof buf, 0);
 
         if (n == -1 && errno == EINTR)
-            continue;               /* a SIGUSR1 while idle */
+            continue;               /* no handler runs here; be safe anyway */
         if (n == -1) {
             warn("pid %ld: recv", (long)getpid());
             return bought;
@@ -552,7 +583,10 @@ static void run_buyer_process(int conn_fd, int listen_fd, const struct office *o
     close(listen_fd);               /* only the parent accepts */
     /* SIGINT/SIGTERM kill a buyer at once (the default action): the data
      * file is always whole thanks to rename(), and the kernel releases
-     * the lock of a dead process. SIGUSR1 only interrupts the delay. */
+     * the lock of a dead process. SIGUSR1 stays blocked and is taken by
+     * sigtimedwait() in simulate_delay(); it needs a disposition other
+     * than SIG_IGN, or the kernel would discard it instead of keeping it
+     * pending. */
     set_handler(SIGINT, SIG_DFL);
     set_handler(SIGTERM, SIG_DFL);
     set_handler(SIGCHLD, SIG_DFL);
@@ -560,7 +594,6 @@ static void run_buyer_process(int conn_fd, int listen_fd, const struct office *o
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
-    sigaddset(&blocked, SIGUSR1);
     sigprocmask(SIG_UNBLOCK, &blocked, NULL);
 
     note("connection from %s (buyer pid %ld)", peer, (long)getpid());

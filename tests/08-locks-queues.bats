@@ -1,0 +1,370 @@
+#!/usr/bin/env bats
+# 08-locks-queues: the ticket server and its buyers, the lock between
+# processes, overselling without it, and the demos (money, deadlock,
+# semaphore, event, queues, prodcons, ipc_queue).
+
+load helpers
+
+L=08-locks-queues
+
+setup() {
+  DATA="$BATS_TEST_TMPDIR/tickets.json"
+}
+
+# --- helpers of this lesson ------------------------------------------------
+
+# office ARGS... - start the ticket server on a data file of this test
+office() { start_server $L -f "$DATA" "$@"; }
+
+# count REGEX FILE - how many lines of FILE match the extended REGEX
+count() { grep -Ec -- "$1" "$2" || true; }
+
+# wait_count FILE REGEX N - wait until at least N lines of FILE match REGEX
+wait_count() { wait_until "$LAB_WAIT" _count_ge "$1" "$2" "$3"; }
+_count_ge() { [ "$(count "$2" "$1")" -ge "$3" ]; }
+
+# tickets_left - the ticket_num in the data file
+tickets_left() { sed -n 's/.*"ticket_num": *\([0-9]*\).*/\1/p' "$DATA"; }
+
+# open_buyer - a raw connection to the server on a new fd, stored in BUYER
+open_buyer() { exec {BUYER}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"; }
+
+# reply_on FD - read one reply line from FD (without \r), print it
+reply_on() {
+  local line
+  read -r -t "$LAB_WAIT" line <&"$1" || return 1
+  printf '%s\n' "${line%$'\r'}"
+}
+
+# lock_waiters - processes blocked waiting for the lock on $DATA.lock,
+# from /proc/locks (a waiter's line has "->" before the lock type)
+lock_waiters() {
+  local inode
+  inode=$(stat -c %i "$DATA.lock")
+  grep -c -- "-> .*:$inode " /proc/locks || true
+}
+
+# wake_buyers - SIGUSR1 to the server's process group: every buyer in its
+# simulated delay stops waiting (the parent ignores it)
+wake_buyers() { kill -USR1 -- "-$SERVER_PID"; }
+
+# log_pid REGEX - the pid of the first "pid N: ..." log line matching REGEX
+log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):.*/\1/'; }
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
+  office
+  run cat "$SERVER_OUT"
+  assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  [ "$SERVER_PORT" -gt 0 ]
+}
+
+@test "--help prints the usage on stdout and exits 0" {
+  run "$LAB/$L/server" --help
+  assert_success
+  assert_output --partial "Usage:"
+  assert_output --partial "--no-lock"
+  run "$LAB/$L/client" --help
+  assert_success
+  assert_output --partial "Usage:"
+  assert_output --partial "-n BUYERS"
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  run "$LAB/$L/server" --bogus
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/server" -p notaport
+  assert_failure 2
+  assert_output --partial "bad port"
+  run "$LAB/$L/server" -t many
+  assert_failure 2
+  assert_output --partial "bad ticket count"
+  run "$LAB/$L/server" --delay -5
+  assert_failure 2
+  assert_output --partial "bad delay"
+  run "$LAB/$L/client" -n 0
+  assert_failure 2
+  assert_output --partial "bad buyer count"
+  run "$LAB/$L/client" -x
+  assert_failure 2
+  assert_output --partial "Usage:"
+}
+
+@test "a port in use exits 1 naming bind and the cause, and leaves the data file alone" {
+  office -t 5
+  run socat_send $'BUY\n'
+  assert_output "OK 4"
+  run "$LAB/$L/server" -p "$SERVER_PORT" -f "$DATA" -t 99
+  assert_failure 1
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  [ "$(tickets_left)" -eq 4 ]
+}
+
+@test "a data file that cannot be written exits 1 naming it and the cause" {
+  run "$LAB/$L/server" -p 0 -f "$BATS_TEST_TMPDIR/no/such/folder/t.json"
+  assert_failure 1
+  assert_output --partial "data file $BATS_TEST_TMPDIR/no/such/folder/t.json"
+  assert_output --partial "No such file or directory"
+}
+
+@test "-t N writes a fresh JSON data file; the default is 5 tickets" {
+  office
+  run cat "$DATA"
+  assert_output '{"ticket_num": 5}'
+  stop_server
+  office -t 123
+  run cat "$DATA"
+  assert_output '{"ticket_num": 123}'
+}
+
+@test "SIGTERM and SIGINT stop it with exit 0 and no buyer process left, even mid-purchase" {
+  office
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+
+  # Three buyers inside BUY: one holds the lock in its delay, two wait.
+  office --delay 600000
+  open_buyer; b1=$BUYER; open_buyer; b2=$BUYER; open_buyer; b3=$BUYER
+  printf 'BUY\n' >&$b1; printf 'BUY\n' >&$b2; printf 'BUY\n' >&$b3
+  wait_count "$SERVER_ERR" 'lock taken' 1
+  wait_until "$LAB_WAIT" test "$(lock_waiters)" -eq 2
+  [ "$(group_processes "$SERVER_PID" | wc -l)" -eq 4 ]
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  exec {b1}>&- {b2}>&- {b3}>&-
+  # The sale that was cut short never reached the data file.
+  [ "$(tickets_left)" -eq 5 ]
+
+  office
+  open_buyer
+  wait_for_line "$SERVER_ERR" 'connection from'
+  kill -INT "$SERVER_PID"
+  wait_exit "$SERVER_PID"
+  [ "$EXIT_STATUS" -eq 0 ]
+  exec {BUYER}>&-
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  office
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" -n 3
+  assert_failure 1
+  assert_output --partial "Connection refused"
+  [ "$(count 'Connection refused' <(printf '%s\n' "$output"))" -eq 1 ]
+}
+
+# --- the ticket protocol -----------------------------------------------------
+
+@test "SEARCH, BUY, SOLD OUT and ERROR replies; \\r\\n accepted" {
+  office -t 2 --delay 0
+  run socat_send $'SEARCH\nBUY\nhello\nBUY\r\n\nBUY\nSEARCH\r\n'
+  assert_success
+  assert_output $'TICKETS 2\nOK 1\nERROR unknown request (try SEARCH or BUY)\nOK 0\nERROR empty request (try SEARCH or BUY)\nSOLD OUT\nTICKETS 0'
+  run cat "$DATA"
+  assert_output '{"ticket_num": 0}'
+}
+
+@test "bad requests get ERROR and the connection stays usable (binary, Chinese, 1 MiB line)" {
+  office -t 5 --delay 0
+  req="$BATS_TEST_TMPDIR/req"
+  {
+    printf 'buy\n'                      # requests are case-sensitive
+    printf '买票\n'
+    printf 'B\0UY\n'                    # a NUL inside
+    head -c 1048576 /dev/zero | tr '\0' 'x'; printf '\n'
+    printf 'BUY\n'
+  } >"$req"
+  run timeout -k 2 "$CLIENT_TIMEOUT" socat -t "$LAB_WAIT" - "TCP:127.0.0.1:$SERVER_PORT" <"$req"
+  assert_success
+  assert_output $'ERROR unknown request (try SEARCH or BUY)\nERROR unknown request (try SEARCH or BUY)\nERROR unknown request (try SEARCH or BUY)\nERROR request too long (max 256 bytes)\nOK 4'
+}
+
+@test "a last request without its newline is answered before the server closes" {
+  office -t 3 --delay 0
+  run socat_send 'BUY'
+  assert_success
+  assert_output "OK 2"
+}
+
+@test "client: BUYERS buyers search then buy; 'bought K of BUYERS' counts the OKs" {
+  office -t 5 --delay 5
+  run client $L -n 10
+  assert_success
+  [ "$(count '^buyer [0-9]+: TICKETS [0-9]+$' <(printf '%s\n' "$output"))" -eq 10 ]
+  [ "$(count '^buyer [0-9]+: OK [0-9]+$' <(printf '%s\n' "$output"))" -eq 5 ]
+  [ "$(count '^buyer [0-9]+: SOLD OUT$' <(printf '%s\n' "$output"))" -eq 5 ]
+  assert_line --index 20 "bought 5 of 10"
+  [ "$(tickets_left)" -eq 0 ]
+}
+
+@test "-t 0: every buyer is told SOLD OUT" {
+  office -t 0 --delay 0
+  run client $L -n 3
+  assert_success
+  assert_line "bought 0 of 3"
+  [ "$(count 'SOLD OUT' <(printf '%s\n' "$output"))" -eq 3 ]
+}
+
+# --- the lock -------------------------------------------------------------
+
+@test "with the lock, 100 buyers at once get exactly the 40 tickets, each sold once" {
+  office -t 40 --delay 2
+  run client $L -n 100
+  assert_success
+  assert_line "bought 40 of 100"
+  # Every sale saw a different count: the OK numbers are 39, 38, ..., 0.
+  run bash -c "printf '%s\n' \"\$1\" | sed -n 's/^buyer [0-9]*: OK //p' | sort -n | uniq | wc -l" _ "$output"
+  assert_output 40
+  [ "$(tickets_left)" -eq 0 ]
+  [ "$(count 'wrote ticket_num=' "$SERVER_ERR")" -eq 40 ]
+}
+
+@test "with the lock, two crowds at once never buy more than there is" {
+  office -t 30 --delay 1
+  client $L -n 50 >"$BATS_TEST_TMPDIR/a.out" &
+  a=$!
+  client $L -n 50 >"$BATS_TEST_TMPDIR/b.out" &
+  b=$!
+  wait "$a"; wait "$b"
+  ka=$(sed -n 's/^bought \([0-9]*\) of 50$/\1/p' "$BATS_TEST_TMPDIR/a.out")
+  kb=$(sed -n 's/^bought \([0-9]*\) of 50$/\1/p' "$BATS_TEST_TMPDIR/b.out")
+  [ $((ka + kb)) -eq 30 ]
+  [ "$(tickets_left)" -eq 0 ]
+}
+
+@test "the lock makes buyers take turns: one reads while the others wait in fcntl" {
+  office -t 5 --delay 600000
+  open_buyer; b1=$BUYER; open_buyer; b2=$BUYER; open_buyer; b3=$BUYER
+  printf 'BUY\n' >&$b1; printf 'BUY\n' >&$b2; printf 'BUY\n' >&$b3
+  # One holder, two processes asleep in F_SETLKW (seen in /proc/locks).
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=5' 1
+  wait_until "$LAB_WAIT" test "$(lock_waiters)" -eq 2
+  [ "$(count 'lock taken' "$SERVER_ERR")" -eq 1 ]
+  # End the holder's delay: it writes 4, and the next one reads 4, not 5.
+  wake_buyers
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=4' 1
+  wait_until "$LAB_WAIT" test "$(lock_waiters)" -eq 1
+  wake_buyers
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=3' 1
+  wake_buyers
+  wait_count "$SERVER_ERR" 'wrote ticket_num=2' 1
+  replies=$( { reply_on $b1; reply_on $b2; reply_on $b3; } | sort)
+  [ "$replies" = $'OK 2\nOK 3\nOK 4' ]
+  [ "$(tickets_left)" -eq 2 ]
+  exec {b1}>&- {b2}>&- {b3}>&-
+}
+
+# --- without the lock: overselling -------------------------------------------
+
+@test "--no-lock oversells: 5 buyers who all read 2 tickets are all sold one" {
+  office -t 2 --no-lock --delay 600000
+  fds=()
+  for _ in 1 2 3 4 5; do open_buyer; fds+=("$BUYER"); printf 'BUY\n' >&$BUYER; done
+  # Every buyer has read the count before any of them writes it back...
+  wait_count "$SERVER_ERR" 'read ticket_num=2 \(no lock\)' 5
+  [ "$(count 'wrote' "$SERVER_ERR")" -eq 0 ]
+  # ...so when the delay ends, each one sells "the last but one" ticket.
+  wake_buyers
+  ok=0
+  for fd in "${fds[@]}"; do
+    reply=$(reply_on "$fd")
+    [ "$reply" = "OK 1" ] && ok=$((ok + 1))
+    exec {fd}>&-
+  done
+  [ "$ok" -eq 5 ]
+  [ "$ok" -gt 2 ]                       # more tickets sold than existed
+  [ "$(tickets_left)" -eq 1 ]           # and the file does not even know
+}
+
+# --- survival ---------------------------------------------------------------
+
+@test "a buyer that hangs up mid-purchase costs nothing; the count stays consistent" {
+  office -t 5 --delay 600000
+  open_buyer
+  printf 'BUY\n' >&$BUYER
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=5' 1
+  exec {BUYER}>&-                       # gone before the reply
+  wake_buyers
+  wait_for_line "$SERVER_ERR" 'closed .*bought 1\)'
+  run peer reset -s $'BUY\n'
+  assert_success
+  stop_server
+  office -t 5 --delay 1
+  run peer reset -s $'SEARCH\nBUY\n'
+  run client $L -n 3
+  assert_success
+  # Every sale written is a sale counted: 5 - left = the log's writes.
+  [ $((5 - $(tickets_left))) -eq "$(count 'wrote ticket_num=' "$SERVER_ERR")" ]
+  kill -0 "$SERVER_PID"
+}
+
+@test "a buyer killed while holding the lock: the kernel releases it, the file is whole" {
+  office -t 5 --delay 600000
+  open_buyer; b1=$BUYER
+  printf 'BUY\n' >&$b1
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=5' 1
+  holder=$(log_pid 'lock taken')
+  open_buyer; b2=$BUYER
+  printf 'BUY\n' >&$b2
+  wait_until "$LAB_WAIT" test "$(lock_waiters)" -eq 1
+  kill -KILL "$holder"
+  # The second buyer gets the lock and reads 5: the dead one wrote nothing.
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=5' 2
+  wake_buyers
+  run reply_on $b2
+  assert_output "OK 4"
+  run reply_on $b1
+  assert_failure                        # its server process died
+  exec {b1}>&- {b2}>&-
+  run cat "$DATA"
+  assert_output '{"ticket_num": 4}'
+}
+
+@test "garbage, resets and a buyer that never reads cost nothing to other buyers" {
+  office -t 5 --delay 0
+  run peer garbage -n 200000
+  run peer reset -s "half a req"
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  wait_for_line "$SERVER_ERR" 'connection from' "$LAB_WAIT"
+  run client $L -n 5
+  assert_success
+  assert_line "bought 5 of 5"
+  kill -0 "$SERVER_PID"
+}
+
+@test "200 buyers connected at once each get a process; all end on SIGTERM" {
+  office -t 5 --delay 0
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 200
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 200$'
+  wait_count "$SERVER_ERR" 'connection from' 200
+  run client $L -n 5
+  assert_success
+  assert_line "bought 5 of 5"
+  [ "$(group_processes "$SERVER_PID" | wc -l)" -ge 201 ]
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  exec {feed}>&-
+}
+
+@test "the data file is never seen half-written, and no temporary file is left" {
+  office -t 300 --delay 0
+  bad="$BATS_TEST_TMPDIR/bad-reads"
+  : >"$bad"
+  ( while [ ! -e "$BATS_TEST_TMPDIR/done" ]; do
+      content=$(cat "$DATA" 2>&1)
+      [[ "$content" =~ ^\{\"ticket_num\":\ [0-9]+\}$ ]] || printf '%s\n' "$content" >>"$bad"
+    done ) 3>&- &
+  reader=$!
+  run client $L -n 200
+  touch "$BATS_TEST_TMPDIR/done"
+  wait "$reader"
+  assert_line "bought 200 of 200"
+  [ ! -s "$bad" ]
+  [ "$(tickets_left)" -eq 100 ]
+  [ "$(ls "$BATS_TEST_TMPDIR" | grep -c '^tickets\.json')" -eq 2 ]   # data + .lock
+}
