@@ -1,0 +1,364 @@
+#!/usr/bin/env bats
+# 09-pools: the echo-upper server served by a thread pool or a pre-forked
+# process pool, the client, and the futures demo.
+
+load helpers
+
+L=09-pools
+MODES="threads processes"
+
+# count_lines FILE REGEX - how many lines of FILE match the extended REGEX
+count_lines() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
+
+# lines_at_least FILE REGEX N - true once N lines of FILE match REGEX
+lines_at_least() { [ "$(count_lines "$1" "$2")" -ge "$3" ]; }
+
+# thread_count PID - threads of one process (its /proc/PID/task entries)
+thread_count() { ls "/proc/$1/task" | wc -l; }
+
+# process_count PGID - live processes in the server's process group
+process_count() { group_processes "$1" | wc -l; }
+
+# accept_queue PORT - connections the kernel holds for the listening socket
+# on PORT, not yet accepted (Recv-Q of a LISTEN socket in ss)
+accept_queue() {
+  ss -Hltn "( sport = :$1 )" 2>/dev/null | awk '{ s += $2 } END { print s + 0 }'
+}
+
+# --- the contract, in both modes -------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' in both modes" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+    run cat "$SERVER_OUT"
+    assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+    stop_server
+  done
+}
+
+@test "--help prints the usage with Python's default pool sizes, exit 0" {
+  run "$LAB/$L/server" --help
+  assert_success
+  assert_output --partial "Usage:"
+  assert_output --partial "--pool threads|processes"
+  cpus=$(getconf _NPROCESSORS_ONLN)
+  threads=$(( cpus + 4 < 32 ? cpus + 4 : 32 ))
+  assert_output --partial "threads min(32, cpus + 4) = $threads"
+  assert_output --partial "processes cpus = $cpus"
+  run "$LAB/$L/client" --help
+  assert_success
+  assert_output --partial "Usage:"
+  run "$LAB/$L/futures" --help
+  assert_success
+  assert_output --partial "Usage:"
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  run "$LAB/$L/server" --bogus
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/server" -p notaport
+  assert_failure 2
+  assert_output --partial "bad port"
+  run "$LAB/$L/server" --pool fibres
+  assert_failure 2
+  assert_output --partial "bad pool 'fibres'"
+  for w in 0 -3 x 257 99999999999; do
+    run "$LAB/$L/server" -w "$w"
+    assert_failure 2
+    assert_output --partial "bad worker count"
+  done
+  run "$LAB/$L/server" extra
+  assert_failure 2
+  run "$LAB/$L/client" -x
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/futures" --pool fibres
+  assert_failure 2
+  assert_output --partial "Usage:"
+}
+
+@test "a port in use exits 1 naming bind and the cause, in both modes" {
+  start_server $L
+  for mode in $MODES; do
+    run "$LAB/$L/server" -p "$SERVER_PORT" --pool "$mode"
+    assert_failure 1
+    assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  done
+}
+
+@test "SIGTERM to the group: exit 0, no worker left, also while clients are connected" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 3
+    exec {idle}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    exec {busy}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'x\n' >&$busy
+    read -r -t "$LAB_WAIT" reply <&$busy
+    [ "$reply" = "X" ]
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 2
+    stop_server                         # fails if anything of the group is left
+    [ "$STOP_STATUS" -eq 0 ]
+    exec {idle}>&- {busy}>&-
+  done
+}
+
+@test "SIGTERM or SIGINT to the server alone ends every worker it started" {
+  # Only the server's own pid gets the signal: it must end its workers
+  # itself (threads blocked in recv, or worker processes).
+  for mode in $MODES; do
+    for sig in TERM INT; do
+      start_server $L --pool "$mode" -w 3
+      exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+      printf 'hi\n' >&$conn
+      read -r -t "$LAB_WAIT" reply <&$conn
+      [ "$reply" = "HI" ]
+      kill -"$sig" "$SERVER_PID"
+      wait_exit "$SERVER_PID"
+      [ "$EXIT_STATUS" -eq 0 ]
+      wait_until 5 test -z "$(group_processes "$SERVER_PID")"
+      # the server closed our connection: end of file, not a hang
+      run timeout 5 cat <&$conn
+      assert_success
+      exec {conn}>&-
+    done
+  done
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  start_server $L
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
+  assert_failure 1
+  assert_output --partial "Connection refused"
+}
+
+# --- echo-upper, byte for byte, in both modes ------------------------------
+
+@test "lab client: lines upper-cased, empty lines skipped, Chinese unchanged" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+    run client $L <<<$'hello\n\nworld 42\n你好, world: 网络编程 ü'
+    assert_success
+    assert_output $'HELLO\nWORLD 42\n你好, WORLD: 网络编程 ü'
+    stop_server
+  done
+}
+
+@test "socat (an independent client) gets the same bytes back" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+    run socat_send $'abc\ndef\n'
+    assert_success
+    assert_output $'ABC\nDEF'
+    stop_server
+  done
+}
+
+@test "1 MiB of binary data comes back whole and in order, then half-close" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+    run peer echo -n 1048576 -c 1000
+    assert_success
+    assert_output "ok 1048576"
+    run peer echo -n 30000 -c 3
+    assert_success
+    assert_output "ok 30000"
+    stop_server
+  done
+}
+
+# --- survival ----------------------------------------------------------------
+
+@test "a client that resets, and one that sends garbage and leaves, cost nothing" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 1
+    run peer reset -s "half a message"
+    assert_success
+    run peer garbage -n 200000
+    assert_success
+    run client $L <<<"still here"
+    assert_success
+    assert_output "STILL HERE"
+    stop_server
+  done
+}
+
+@test "a client that never reads holds one worker; the other serves everyone else" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+    start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+    # The flood has a worker: it is blocked in send() to a full socket.
+    wait_for_line "$SERVER_ERR" 'connection from'
+    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -gt 0
+    for i in 1 2 3; do
+      run client $L <<<"client $i"
+      assert_success
+      assert_output "CLIENT $i"
+    done
+    stop_server                         # the worker blocked in send() is woken
+    [ "$STOP_STATUS" -eq 0 ]
+  done
+}
+
+@test "100 held connections: the server keeps its N workers and serves after" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 4
+    fifo="$BATS_TEST_TMPDIR/hold-$mode"
+    start_bg_input "hold-$mode" "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 100 -s "x"
+    holder=$BG_PID
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 100$'
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 4
+    if [ "$mode" = threads ]; then
+      # main thread + 4 workers, one process
+      [ "$(thread_count "$SERVER_PID")" -eq 5 ]
+      [ "$(process_count "$SERVER_PID")" -eq 1 ]
+    else
+      # the parent + 4 worker processes
+      [ "$(process_count "$SERVER_PID")" -eq 5 ]
+    fi
+    exec {feed}>&-
+    wait_exit "$holder"
+    run client $L <<<"after the crowd"
+    assert_output "AFTER THE CROWD"
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 101
+    stop_server
+  done
+}
+
+@test "processes: a worker killed with SIGKILL costs its clients only" {
+  start_server $L --pool processes -w 2
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
+  victim=$(sed -nE 's/.*worker [0-9]+ \(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | head -n 1)
+  kill -KILL "$victim"
+  wait_until "$LAB_WAIT" test "$(process_count "$SERVER_PID")" -eq 2
+  for i in 1 2 3; do
+    run client $L <<<"survivor $i"
+    assert_output "SURVIVOR $i"
+  done
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  run cat "$SERVER_ERR"
+  assert_output --partial "a worker died before it stopped"
+}
+
+# --- the lesson's point: a fixed pool ---------------------------------------
+
+@test "with -w 2, two clients are served at once and a third waits for a free worker" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 2
+
+    # Clients 1 and 2 are served at the same time.
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    printf 'two\n' >&$c2
+    read -r -t "$LAB_WAIT" reply <&$c1; [ "$reply" = "ONE" ]
+    read -r -t "$LAB_WAIT" reply <&$c2; [ "$reply" = "TWO" ]
+
+    # Client 3 connects and sends: its bytes reach the server's kernel...
+    fifo="$BATS_TEST_TMPDIR/c3-$mode"
+    start_bg_input "c3-$mode" "$fifo" "$LAB/$L/client" -p "$SERVER_PORT"
+    c3=$BG_PID c3_out=$BG_OUT
+    exec {feed}>"$fifo"
+    printf 'three\n' >&$feed
+    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -ge 6
+    if [ "$mode" = threads ]; then
+      # ...the main thread accepted it and queued it for the pool...
+      wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" '^server: accepted' 3
+    fi
+    # ...but no worker is free to serve it.
+    [ "$(count_lines "$SERVER_ERR" 'connection from')" -eq 2 ]
+    [ ! -s "$c3_out" ]
+
+    # Client 1 leaves: its worker takes client 3.
+    exec {c1}>&-
+    wait_for_line "$c3_out" '^THREE$'
+    [ "$(count_lines "$SERVER_ERR" 'connection from')" -eq 3 ]
+    exec {feed}>&-
+    wait_exit "$c3"
+    [ "$EXIT_STATUS" -eq 0 ]
+    exec {c2}>&-
+    stop_server
+  done
+}
+
+@test "threads: at most 16 accepted connections wait; the rest stay in the kernel" {
+  start_server $L --pool threads -w 1
+  fifo="$BATS_TEST_TMPDIR/hold"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 21
+  holder=$BG_PID
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 21$'
+  # 1 served + 16 queued + 1 accepted whose submit waits = 18 accepted;
+  # the other 3 wait, not accepted, in the listening socket's queue.
+  wait_until "$LAB_WAIT" test "$(accept_queue "$SERVER_PORT")" -eq 3
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" '^server: accepted' 18
+  [ "$(count_lines "$SERVER_ERR" '^server: accepted')" -eq 18 ]
+  grep -q 'accepted .*, 16 already waiting' "$SERVER_ERR"
+  [ "$(thread_count "$SERVER_PID")" -eq 2 ]
+  exec {feed}>&-
+  wait_exit "$holder"
+  run client $L <<<"next"
+  assert_output "NEXT"
+  stop_server
+}
+
+@test "processes: N pre-forked workers, each accepting in its own process" {
+  start_server $L --pool processes -w 3
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 3
+  pids=$(sed -nE 's/.*\(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | sort -u | wc -l)
+  [ "$pids" -eq 3 ]
+  [ "$(process_count "$SERVER_PID")" -eq 4 ]
+  # Every worker is a child of the server, in its process group.
+  for pid in $(group_processes "$SERVER_PID"); do
+    [ "$pid" -eq "$SERVER_PID" ] || [ "$(ps -o ppid= -p "$pid" | tr -d ' ')" -eq "$SERVER_PID" ]
+  done
+  stop_server
+}
+
+@test "threads: the worker threads are the only extra threads, in one process" {
+  start_server $L --pool threads -w 5
+  wait_for_line "$SERVER_ERR" 'thread pool: 5 worker threads'
+  [ "$(thread_count "$SERVER_PID")" -eq 6 ]
+  [ "$(process_count "$SERVER_PID")" -eq 1 ]
+  stop_server
+}
+
+# --- the futures demo ---------------------------------------------------------
+
+@test "futures: 20 tasks of n**n on 5 threads, results exact and in order" {
+  run timeout -k 2 60 "$LAB/$L/futures" --pool threads -d 20
+  assert_success
+  assert_output --partial ">>> 0 ** 0 = 1"
+  assert_output --partial ">>> 15 ** 15 = 437893890380859375"
+  assert_output --partial ">>> 16 ** 16 = 18446744073709551616"
+  assert_output --partial ">>> 19 ** 19 = 1978419655660313589123979"
+  # the results come out in submission order
+  run bash -c "'$LAB/$L/futures' --pool threads -d 0 | sed -nE 's/^>>> ([0-9]+) .*/\1/p' | paste -sd ' '"
+  assert_output "$(seq -s ' ' 0 19)"
+}
+
+@test "futures: on processes, callbacks get every result, tasks run in 5 other pids" {
+  run timeout -k 2 60 "$LAB/$L/futures" --pool processes -d 20 --callbacks
+  assert_success
+  [ "$(grep -c '^call_back>>>: ' <<<"$output")" -eq 20 ]
+  assert_output --partial "call_back>>>: 19 ** 19 = 1978419655660313589123979"
+  pids=$(sed -nE 's/^task [0-9]+ runs in pid ([0-9]+).*/\1/p' <<<"$output" | sort -u | wc -l)
+  [ "$pids" -ge 1 ] && [ "$pids" -le 5 ]
+  # and never in the main process
+  main=$(sed -nE 's/^main runs in pid ([0-9]+).*/\1/p' <<<"$output")
+  [ -n "$main" ]
+  refute_output --partial "runs in pid $main,"
+}
+
+@test "futures: result(timeout) times out, done() is false, a late callback runs at once" {
+  # 6 tasks of 1 s on 5 workers: the 6th cannot be done before 2 s have
+  # passed, and the demo asks at once.
+  run timeout -k 2 60 "$LAB/$L/futures" --pool threads -d 1000 -n 6
+  assert_success
+  assert_output --partial "timed out"
+  assert_output --partial "done() = false"
+  assert_output --partial "already done: the callback ran at once"
+}
