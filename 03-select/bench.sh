@@ -15,14 +15,16 @@
 # FD_SETSIZE (1024), so that line says "skipped".
 #
 # Usage: ./bench.sh            (or BENCH_SECS=10 BENCH_IDLE="0 100 1000" ./bench.sh)
+#        SERVER=path LOAD=path ./bench.sh   (other builds of the two programs)
 #        BENCH_CSV=1 ./bench.sh    (CSV lines, for a table)
 # Figures are printed, never judged: the script fails only if a program
 # cannot run.
 set -u
 cd "$(dirname "$0")" || exit 1
 lab=$(cd .. && pwd)
-load="$lab/tests/tools/load"
-[ -x ./server ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs $load)" >&2; exit 1; }
+load=${LOAD:-$lab/tests/tools/load}
+server=${SERVER:-./server}
+[ -x "$server" ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs $load)" >&2; exit 1; }
 secs=${BENCH_SECS:-5}
 idles=${BENCH_IDLE:-0 100 1000 10000}
 csv=()
@@ -48,7 +50,7 @@ for idle in $idles; do
     continue
   fi
   # Its own process group (setsid), so load's --pid counts exactly it.
-  setsid ./server -p 0 >"$work/out" 2>"$work/err" </dev/null &
+  setsid "$server" -p 0 >"$work/out" 2>"$work/err" </dev/null &
   server_pid=$!
   port=""
   for _ in $(seq 200); do
