@@ -1,0 +1,475 @@
+#!/usr/bin/env bats
+# 12-http: the static-file HTTP/1.1 server on epoll, and the small client.
+#
+# Checked with three independent clients: curl, raw bytes over bash's
+# /dev/tcp and socat (for malformed requests curl will not send), the
+# lab's own client, and a real browser (headless Chromium).
+
+load helpers
+
+L=12-http
+WWW="$LAB/$L/www"
+
+# --- helpers of this file ---------------------------------------------------
+
+# hcurl ARGS... - curl under timeout, quiet but showing errors
+hcurl() { timeout -k 2 "$CLIENT_TIMEOUT" curl -sS --max-time 20 "$@"; }
+
+# code PATH [CURL ARGS...] - the status code for GET PATH (sent as is)
+code() {
+  local path=$1; shift
+  hcurl --path-as-is -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$SERVER_PORT$path"
+}
+
+# raw TEXT - send TEXT (printf escapes) with socat, half-close, print the
+# whole reply; the server closes after it has answered everything
+raw() {
+  command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
+  printf "$1" | timeout -k 2 "$CLIENT_TIMEOUT" socat -t "$LAB_WAIT" - "TCP:127.0.0.1:$SERVER_PORT"
+}
+
+# make_root - a document root in the test's temp folder: the sample site,
+# a sub folder, a file with no known extension, and a secret file beside
+# (outside) the root; sets ROOT and SECRET
+make_root() {
+  ROOT="$BATS_TEST_TMPDIR/root"
+  SECRET="$BATS_TEST_TMPDIR/secret.txt"
+  mkdir -p "$ROOT/sub"
+  cp "$WWW"/* "$ROOT/"
+  printf '<!DOCTYPE html><title>sub</title>in the sub folder\n' >"$ROOT/sub/index.html"
+  printf 'raw bytes\n' >"$ROOT/data.xyz"
+  echo "TOP-SECRET-$$-outside-the-root" >"$SECRET"
+}
+
+# header NAME FILE - the value of header NAME in a saved response head
+header() { tr -d '\r' <"$2" | awk -v n="$(echo "$1" | tr A-Z a-z)" -F': ' \
+  'tolower($1) == n { sub(/^[^:]*: /, ""); print; exit }'; }
+
+# open_conn - a raw connection on fd $CONN (bash's /dev/tcp)
+open_conn() { exec {CONN}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"; }
+
+# read_to_eof FD - everything the server sends until it closes
+read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT'; the default port is 8000" {
+  start_server $L
+  run cat "$SERVER_OUT"
+  assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  run "$LAB/$L/server" --help
+  assert_success
+  assert_output --partial "Usage:"
+  assert_output --partial "default 8000"
+  run "$LAB/$L/client" --help
+  assert_success
+  assert_output --partial "Usage:"
+}
+
+@test "bad options exit 2 with the usage; a missing root or a port in use exit 1" {
+  run "$LAB/$L/server" --bogus
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/server" -p 70000
+  assert_failure 2
+  assert_output --partial "bad port"
+  run "$LAB/$L/server" --idle-timeout 0
+  assert_failure 2
+  assert_output --partial "bad idle timeout"
+  run "$LAB/$L/server" -p 0 -r "$BATS_TEST_TMPDIR/no-such-dir"
+  assert_failure 1
+  assert_output --partial "No such file or directory"
+  start_server $L
+  run "$LAB/$L/server" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output --partial "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  run "$LAB/$L/client" -x /
+  assert_failure 2
+  run "$LAB/$L/client" ftp://example.test/
+  assert_failure 2
+  assert_output --partial "only http://"
+}
+
+@test "SIGTERM and SIGINT stop it with exit 0, also with clients connected" {
+  start_server $L
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+
+  start_server $L
+  open_conn
+  wait_for_line "$SERVER_ERR" 'connection from'
+  kill -INT "$SERVER_PID"
+  wait_exit "$SERVER_PID"
+  [ "$EXIT_STATUS" -eq 0 ]
+  exec {CONN}>&-
+  [ -z "$(group_processes "$SERVER_PID")" ]
+}
+
+@test "the default root is the www folder beside the program, from any folder" {
+  cd "$BATS_TEST_TMPDIR"
+  start_server $L
+  hcurl -o got.html "http://127.0.0.1:$SERVER_PORT/"
+  cmp got.html "$WWW/index.html"
+  grep -q "serving $WWW" "$SERVER_ERR"
+}
+
+# --- answers and headers ---------------------------------------------------
+
+@test "GET / answers 200 with index.html, Content-Type, exact Content-Length, Date" {
+  start_server $L
+  hcurl -D "$BATS_TEST_TMPDIR/head" -o "$BATS_TEST_TMPDIR/body" "http://127.0.0.1:$SERVER_PORT/"
+  run head -n 1 "$BATS_TEST_TMPDIR/head"
+  assert_output $'HTTP/1.1 200 OK\r'
+  [ "$(header Content-Type "$BATS_TEST_TMPDIR/head")" = "text/html; charset=utf-8" ]
+  [ "$(header Content-Length "$BATS_TEST_TMPDIR/head")" = "$(stat -c %s "$WWW/index.html")" ]
+  [ "$(header Connection "$BATS_TEST_TMPDIR/head")" = "keep-alive" ]
+  header Date "$BATS_TEST_TMPDIR/head" | grep -Eq '^[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT$'
+  cmp "$BATS_TEST_TMPDIR/body" "$WWW/index.html"
+}
+
+@test "Content-Type follows the extension: css, png, an unknown one" {
+  make_root
+  start_server $L -r "$ROOT"
+  run hcurl -o /dev/null -w '%{content_type}' "http://127.0.0.1:$SERVER_PORT/style.css"
+  assert_output "text/css; charset=utf-8"
+  run hcurl -o /dev/null -w '%{content_type}' "http://127.0.0.1:$SERVER_PORT/logo.png"
+  assert_output "image/png"
+  run hcurl -o /dev/null -w '%{content_type}' "http://127.0.0.1:$SERVER_PORT/data.xyz"
+  assert_output "application/octet-stream"
+  hcurl -o "$BATS_TEST_TMPDIR/logo" "http://127.0.0.1:$SERVER_PORT/logo.png"
+  cmp "$BATS_TEST_TMPDIR/logo" "$WWW/logo.png"
+}
+
+@test "HEAD gives the same headers as GET and not one byte of body" {
+  start_server $L
+  run raw 'HEAD /style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  assert_success
+  assert_output --partial "Content-Length: $(stat -c %s "$WWW/style.css")"
+  assert_output --partial "Content-Type: text/css"
+  # the reply ends with the blank line that ends the head
+  [ "$(printf 'HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' |
+       timeout 20 socat -t 10 - "TCP:127.0.0.1:$SERVER_PORT" | tail -c 4 | od -An -c | tr -d ' ')" = '\r\n\r\n' ]
+  # an error answer to HEAD has no body either, though it says how long one would be
+  run raw 'HEAD /missing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  assert_output --partial "404 Not Found"
+  refute_output --partial "<html>"
+}
+
+@test "status codes: 404, 405 with Allow, 501, 505, and 400 for malformed requests" {
+  start_server $L
+  [ "$(code /no-such-page.html)" = 404 ]
+  run hcurl -i -X POST "http://127.0.0.1:$SERVER_PORT/"
+  assert_output --partial "HTTP/1.1 405 Method Not Allowed"
+  assert_output --partial "Allow: GET, HEAD"
+  [ "$(code / -X DELETE)" = 405 ]
+  [ "$(code / -X BREW)" = 501 ]
+  run raw 'GET / HTTP/2.0\r\nHost: t\r\n\r\n'
+  assert_output --partial "HTTP/1.1 505 HTTP Version Not Supported"
+  run raw 'GET / HTTP/1.1\r\n\r\n'                       # 1.1 needs Host
+  assert_output --partial "HTTP/1.1 400 Bad Request"
+  run raw 'GET / HTTP/1.0\r\n\r\n'                       # 1.0 does not
+  assert_output --partial "HTTP/1.1 200 OK"
+  run raw 'GET / HTTP/1.1\r\nHost : t\r\n\r\n'           # space before the colon
+  assert_output --partial "400 Bad Request"
+  run raw 'GET /%%zz HTTP/1.1\r\nHost: t\r\n\r\n'        # a bad escape
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.1\r\nHost: t\r\n folded\r\n\r\n' # obs-fold
+  assert_output --partial "400 Bad Request"
+  run raw 'hello there\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+  assert_output --partial "501 Not Implemented"
+  # every answer, errors too, has a Content-Length and a Content-Type
+  run raw 'GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  assert_output --partial "Content-Length: "
+  assert_output --partial "Content-Type: text/html"
+  kill -0 "$SERVER_PID"
+}
+
+@test "a request line over 8 KiB gets 414, a header section over 16 KiB gets 431" {
+  start_server $L
+  long=$(head -c 9000 /dev/zero | tr '\0' a)
+  [ "$(code "/$long")" = 414 ]
+  big=$(head -c 17000 /dev/zero | tr '\0' b)
+  [ "$(code / -H "X-Big: $big")" = 431 ]
+  many=()
+  for i in $(seq 120); do many+=(-H "X-Field-$i: v"); done
+  [ "$(code / "${many[@]}")" = 431 ]
+  # a line that never ends is cut off at the limit, not buffered forever
+  run raw "GET /$(head -c 20000 /dev/zero | tr '\0' c)"
+  assert_output --partial "414 URI Too Long"
+  [ "$(code /)" = 200 ]
+}
+
+# --- connections -----------------------------------------------------------
+
+@test "keep-alive: curl reuses one connection for several requests" {
+  start_server $L
+  run hcurl -v -o /dev/null -o /dev/null -o /dev/null "http://127.0.0.1:$SERVER_PORT/" \
+    "http://127.0.0.1:$SERVER_PORT/style.css" "http://127.0.0.1:$SERVER_PORT/logo.png"
+  assert_success
+  assert_output --partial "Re-using existing connection"
+  wait_for_line "$SERVER_ERR" 'after 3 requests'
+  [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 1 ]
+}
+
+@test "Connection: close is honoured, and HTTP/1.0 closes unless asked to keep alive" {
+  start_server $L
+  open_conn
+  printf 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >&$CONN
+  run read_to_eof "$CONN"                 # ends because the server closed
+  assert_success
+  assert_output --partial "Connection: close"
+  exec {CONN}>&-
+
+  open_conn
+  printf 'GET /style.css HTTP/1.0\r\n\r\n' >&$CONN
+  run read_to_eof "$CONN"
+  assert_output --partial "Connection: close"
+  exec {CONN}>&-
+
+  # 1.0 with keep-alive: a second request on the same connection is answered
+  open_conn
+  printf 'GET /style.css HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n' >&$CONN
+  run read_to_eof "$CONN"
+  [ "$(grep -c 'HTTP/1.1 200 OK' <<<"$output")" -eq 2 ]
+  assert_output --partial "Connection: keep-alive"
+  exec {CONN}>&-
+}
+
+@test "pipelined requests in one write are all answered, in order; a body is skipped" {
+  start_server $L
+  run raw 'GET /style.css HTTP/1.1\r\nHost: t\r\n\r\nPOST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello worldGET /nope HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n'
+  assert_success
+  run grep -a '^HTTP/1.1' <<<"$output"
+  assert_output $'HTTP/1.1 200 OK\r\nHTTP/1.1 405 Method Not Allowed\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 200 OK\r'
+}
+
+@test "a 10 MB file arrives byte for byte, with curl and with the lab's client" {
+  make_root
+  head -c 10000000 /dev/urandom >"$ROOT/big.bin"
+  start_server $L -r "$ROOT"
+  hcurl -o "$BATS_TEST_TMPDIR/got1" "http://127.0.0.1:$SERVER_PORT/big.bin"
+  cmp "$ROOT/big.bin" "$BATS_TEST_TMPDIR/got1"
+  client $L "http://127.0.0.1:$SERVER_PORT/big.bin" >"$BATS_TEST_TMPDIR/got2"
+  cmp "$ROOT/big.bin" "$BATS_TEST_TMPDIR/got2"
+}
+
+# --- the root is a fence ---------------------------------------------------
+
+@test "traversal is refused, plain, percent-encoded, with encoded slashes, absolute form" {
+  make_root
+  start_server $L -r "$ROOT"
+  for path in /../secret.txt /sub/../../secret.txt /%2e%2e/secret.txt /%2E%2E%2Fsecret.txt \
+              /..%2fsecret.txt /sub/%2e%2e/%2e%2e/secret.txt /./../secret.txt \
+              /../../../../../../etc/passwd /%2e%2e/%2e%2e/%2e%2e/etc/passwd; do
+    c=$(code "$path")
+    [[ "$c" = 403 || "$c" = 404 ]] || { echo "# $path answered $c"; false; }
+  done
+  [ "$(code /%252e%252e/secret.txt)" = 404 ]   # decoded once: a name "%2e%2e"
+  run raw 'GET http://t/../secret.txt HTTP/1.1\r\nHost: t\r\n\r\n'
+  assert_output --partial "403 Forbidden"
+  # and what climbs but stays inside is fine
+  [ "$(code /sub/../style.css)" = 200 ]
+  [ "$(code /sub/%2e%2e/style.css)" = 200 ]
+  ! grep -q "TOP-SECRET" "$SERVER_ERR"
+}
+
+@test "a symbolic link that leads out of the root is refused; one inside is followed" {
+  make_root
+  ln -s "$SECRET" "$ROOT/leak.txt"
+  ln -s "$BATS_TEST_TMPDIR" "$ROOT/up"
+  ln -s /etc "$ROOT/etc"
+  ln -s style.css "$ROOT/alias.css"
+  start_server $L -r "$ROOT"
+  [ "$(code /leak.txt)" = 403 ]
+  [ "$(code /up/secret.txt)" = 403 ]
+  [ "$(code /etc/passwd)" = 403 ]
+  [ "$(code /%6ceak.txt)" = 403 ]
+  run hcurl "http://127.0.0.1:$SERVER_PORT/leak.txt"
+  refute_output --partial "TOP-SECRET"
+  [ "$(code /alias.css)" = 200 ]
+}
+
+@test "folders: /sub redirects to /sub/, which serves its index.html; a FIFO is refused" {
+  make_root
+  mkfifo "$ROOT/pipe"
+  start_server $L -r "$ROOT"
+  run hcurl -i "http://127.0.0.1:$SERVER_PORT/sub"
+  assert_output --partial "301 Moved Permanently"
+  assert_output --partial "Location: /sub/"
+  run hcurl "http://127.0.0.1:$SERVER_PORT/sub/"
+  assert_output --partial "in the sub folder"
+  [ "$(code /sub/?q=1)" = 200 ]
+  # opening a FIFO would block a naive server for ever
+  [ "$(code /pipe)" = 403 ]
+  [ "$(code /)" = 200 ]
+}
+
+# --- slow, silent, greedy and many clients ---------------------------------
+
+@test "a silent client and a slow header do not block others, and time out" {
+  start_server $L --header-timeout 1 --idle-timeout 2
+  exec {silent}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {slow}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  printf 'GET / HTTP/1.1\r\nHost: t\r\n' >&$slow        # and never the blank line
+  wait_until "$LAB_WAIT" test "$(grep -c 'connection from' "$SERVER_ERR")" -ge 2
+  [ "$(code /)" = 200 ]                                 # served meanwhile
+  wait_for_line "$SERVER_ERR" 'header timeout'
+  wait_for_line "$SERVER_ERR" 'idle timeout'
+  run read_to_eof "$silent"                            # the server closed both
+  assert_success
+  run read_to_eof "$slow"
+  assert_success
+  exec {silent}>&- {slow}>&-
+  [ "$(code /)" = 200 ]
+}
+
+@test "a client that never reads a 10 MB answer does not stall the others" {
+  make_root
+  head -c 10000000 /dev/zero >"$ROOT/big.bin"
+  start_server $L -r "$ROOT"
+  open_conn
+  printf 'GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n' >&$CONN
+  # the kernel buffers fill up on both sides: bytes wait in the server's send queue
+  wait_until "$LAB_WAIT" test "$(ss -Htn state established "( sport = :$SERVER_PORT )" | awk '{ s += $2 } END { print s + 0 }')" -gt 0
+  for i in 1 2 3; do [ "$(code /)" = 200 ]; done
+  exec {CONN}>&-
+  [ "$(code /style.css)" = 200 ]
+}
+
+@test "peers that reset or send garbage cost only their own connection" {
+  start_server $L
+  run peer reset -s "GET / HTTP/1.1"$'\r\n'
+  assert_success
+  run peer garbage -n 200000
+  assert_success
+  run peer flood -n 3000000
+  [ "$(code /)" = 200 ]
+  kill -0 "$SERVER_PID"
+}
+
+@test "hundreds of clients at once: 300 held connections and 200 parallel requests" {
+  start_server $L -q
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 300
+  hold=$BG_PID
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 300$'
+  urls=()
+  for i in $(seq 200); do urls+=(-o /dev/null "http://127.0.0.1:$SERVER_PORT/?n=$i"); done
+  run hcurl --parallel --parallel-max 100 -w '%{http_code}\n' "${urls[@]}"
+  assert_success
+  [ "$(grep -c '^200$' <<<"$output")" -eq 200 ]
+  exec {feed}>&-
+  wait_exit "$hold"
+}
+
+@test "out of descriptors (EMFILE): it pauses accepting, then serves again" {
+  make_root
+  start_server_cmd bash -c 'ulimit -n 40; exec "$0" "$@"' "$LAB/$L/server" -p 0 -r "$ROOT"
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 60
+  hold=$BG_PID
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding'
+  wait_for_line "$SERVER_ERR" 'accept .*Too many open files'
+  exec {feed}>&-                        # the held connections go away...
+  wait_exit "$hold"
+  [ "$(code /)" = 200 ]                 # ...and service resumes
+  [ "$(code /style.css)" = 200 ]
+  kill -0 "$SERVER_PID"
+}
+
+# --- the parser under fuzzing ----------------------------------------------
+
+@test "every file of the fuzz corpus goes through the parser without a crash" {
+  corpus=("$LAB/$L"/fuzz/corpus/*)
+  [ "${#corpus[@]}" -ge 20 ]
+  run "$TOOLS/12-parse" "${corpus[@]}"
+  assert_success
+  [ "${#lines[@]}" -eq "${#corpus[@]}" ]
+  assert_output --partial "traversal-encoded: complete"
+  assert_line --partial "long-line: bad 414"
+  assert_line --partial "many-fields: bad 431"
+}
+
+# --- the lab's client ------------------------------------------------------
+
+@test "lab client: prints the body, -i adds the head, exit 0 on 2xx and 1 otherwise" {
+  start_server $L
+  client $L "http://127.0.0.1:$SERVER_PORT/" >"$BATS_TEST_TMPDIR/body"
+  cmp "$BATS_TEST_TMPDIR/body" "$WWW/index.html"
+  run client $L -i /style.css                  # a bare path: -p gives the port
+  assert_success
+  assert_line --index 0 $'HTTP/1.1 200 OK\r'
+  assert_output --partial "Content-Type: text/css"
+  assert_output --partial "background-color"
+  run client $L "http://127.0.0.1:$SERVER_PORT/missing"
+  assert_failure 1
+  assert_output --partial "404"
+  run client $L /sub-without-slash-that-does-not-exist
+  assert_failure 1
+}
+
+@test "lab client: chunked bodies and bodies that end with the connection" {
+  command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
+  printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n8;ext=1\r\n, chunky\r\n8\r\n world!\n\r\n0\r\nX-Trailer: yes\r\n\r\n' \
+    >"$BATS_TEST_TMPDIR/chunked"
+  printf 'HTTP/1.0 200 OK\r\n\r\nno length: read to the end\n' >"$BATS_TEST_TMPDIR/eof"
+  for reply in chunked eof; do
+    start_bg "socat-$reply" socat -d -d TCP-LISTEN:0,bind=127.0.0.1 \
+      SYSTEM:"sed -u '/^.\$/q' >/dev/null; cat $BATS_TEST_TMPDIR/$reply"
+    wait_for_line "$BG_ERR" 'listening on'
+    port=$(grep -o 'listening on .*' "$BG_ERR" | sed 's/.*://')
+    timeout 20 "$LAB/$L/client" "http://127.0.0.1:$port/x" >"$BATS_TEST_TMPDIR/got-$reply"
+    if [ "$reply" = chunked ]; then
+      printf 'Hello, chunky world!\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply"
+    else
+      printf 'no length: read to the end\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply"
+    fi
+  done
+}
+
+@test "lab client: a refused connection is one clear line and exit 1" {
+  start_server $L
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" "http://127.0.0.1:$port/"
+  assert_failure 1
+  assert_output --partial "Connection refused"
+}
+
+# --- a real browser --------------------------------------------------------
+
+@test "headless Chromium loads the site: title, stylesheet applied, image decoded" {
+  command -v chromium >/dev/null ||
+    skip "chromium is not installed (apt-get install chromium): no browser test"
+  make_root
+  cat >"$ROOT/check.html" <<'EOF'
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>check</title></head><body>
+<iframe id="site" src="/index.html" width="800" height="600"></iframe>
+<pre id="result">not loaded</pre>
+<script>
+window.addEventListener('load', function () {
+  var doc = document.getElementById('site').contentDocument;
+  var img = doc.getElementById('logo');
+  document.getElementById('result').textContent =
+    'title=' + doc.title + ';background=' + getComputedStyle(doc.body).backgroundColor +
+    ';image=' + img.naturalWidth + 'x' + img.naturalHeight + ';';
+});
+</script>
+</body></html>
+EOF
+  start_server $L -r "$ROOT"
+  run timeout -k 5 60 chromium --headless --no-sandbox --disable-gpu --disable-quic \
+    --no-first-run --disable-background-networking --disable-component-update \
+    --disable-sync --user-data-dir="$BATS_TEST_TMPDIR/chromium" \
+    --virtual-time-budget=10000 --dump-dom "http://127.0.0.1:$SERVER_PORT/check.html"
+  assert_output --partial "title=Lesson 12: HTTP;"
+  assert_output --partial "background=rgb(245, 240, 225);"
+  assert_output --partial "image=96x96;"
+  grep -q '"GET /logo.png HTTP/1.1" 200' "$SERVER_ERR"
+  grep -q '"GET /style.css HTTP/1.1" 200' "$SERVER_ERR"
+}
