@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 02 in one command: polling without waiting, and its price.
+#
+# 1. Starts the polling server with -v: each second it reports how many
+#    calls came back with EAGAIN (wasted), and the demo measures the CPU it
+#    burns while nobody is connected: about one whole core.
+# 2. Two clients at once: both are answered (in lesson 01 the second waited).
+# 3. Restarts it with --sleep 100: the wasted calls drop to about ten a
+#    second and the CPU to nothing, but a reply can now take up to 0.1 s.
+# 4. The two other ways out of blocking: timeout (block, but not forever)
+#    and sigio (let the kernel send a signal).
+# Every line is labelled with who printed it. Ctrl-C stops everything.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=02-nonblocking)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+for prog in server client timeout sigio; do
+  [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
+done
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+server_pid=""
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
+say() { printf '%-11s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+# start_server ARGS... - the server on a free port, stderr labelled; sets
+# server_pid and port
+start_server() {
+  : >"$work/server.out"
+  # (the order matters: the labeller must start before stdout goes to the file)
+  ./server -p 0 "$@" 2> >(label server) >"$work/server.out" &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    [ -s "$work/server.out" ] && read -r ready <"$work/server.out" && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { say "the server did not start"; exit 1; }
+  label server <<<"$ready"
+}
+
+# stop_server - SIGTERM; the server prints its totals on the way out
+stop_server() {
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+  say "server exited with status $?"
+  server_pid=""
+}
+
+# show_cpu - the share of one core the server used over the last second
+show_cpu() {
+  local hz t0 t1
+  hz=$(getconf CLK_TCK)
+  t0=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+  sleep 1
+  t1=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+  say "CPU used by the server over one second: $(( (t1 - t0) * 100 / hz ))% of a core"
+}
+
+say "starting the polling server: every socket non-blocking, no sleeping;"
+say "-v reports each second the calls that failed with EAGAIN (wasted)"
+start_server -v
+pause
+say "nobody is connected, and yet..."
+show_cpu
+say "...it asks accept() 'anyone yet?' hundreds of thousands of times a second"
+pause 2
+
+say "client 1 connects and says hello, and stays connected"
+{ echo "hello from client 1"; pause 4; echo "client 1 again"; } |
+  ./client -p "$port" 2>&1 | label "client 1" &
+pause
+say "client 2 connects while client 1 is still there"
+{ echo "hello from client 2"; pause 1; } |
+  ./client -p "$port" 2>&1 | label "client 2" &
+pause 2
+say "both are answered at once, by one thread (in lesson 01 client 2 waited)"
+pause 3
+stop_server
+pause
+
+say "now with the seeds' time.sleep(): --sleep 100 after every idle pass"
+start_server -v --sleep 100
+pause 2
+show_cpu
+say "about ten wasted calls a second, almost no CPU; the price is latency:"
+{ echo "is anybody there?"; } | ./client -p "$port" 2>&1 | label client &
+pause 2
+say "(that reply waited up to 100 ms for the server to wake up)"
+stop_server
+pause
+
+say "the third way: block, but with a deadline (settimeout = SO_RCVTIMEO/SO_SNDTIMEO)"
+./timeout -t 0.5 2>&1 | label timeout
+pause
+say "the fourth IO model: the kernel sends SIGIO when data arrives"
+./sigio -n 3 -i 300 2>&1 | label sigio
+pause
+say "done"
