@@ -13,8 +13,14 @@ count_lines() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
 # lines_at_least FILE REGEX N - true once N lines of FILE match REGEX
 lines_at_least() { [ "$(count_lines "$1" "$2")" -ge "$3" ]; }
 
-# thread_count PID - threads of one process (its /proc/PID/task entries)
-thread_count() { ls "/proc/$1/task" | wc -l; }
+# thread_count PID - threads of one process (its /proc/PID/task entries),
+# less the background thread ThreadSanitizer adds to a program built with it
+thread_count() {
+  local n
+  n=$(ls "/proc/$1/task" | wc -l)
+  grep -aq __tsan_init "$LAB/$L/server" && n=$((n - 1))
+  echo "$n"
+}
 
 # process_count PGID - live processes in the server's process group
 process_count() { group_processes "$1" | wc -l; }
@@ -24,6 +30,18 @@ process_count() { group_processes "$1" | wc -l; }
 accept_queue() {
   ss -Hltn "( sport = :$1 )" 2>/dev/null | awk '{ s += $2 } END { print s + 0 }'
 }
+
+# The helpers below re-measure on every call: `wait_until SECS test
+# "$(cmd)" ...` would measure once, before wait_until starts polling.
+
+# server_bytes_at_least PORT N - N bytes or more wait unread at the server
+server_bytes_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
+
+# accept_queue_is PORT N - exactly N connections wait to be accepted
+accept_queue_is() { [ "$(accept_queue "$1")" -eq "$2" ]; }
+
+# processes_are PGID N - exactly N live processes in the group
+processes_are() { [ "$(process_count "$1")" -eq "$2" ]; }
 
 # --- the contract, in both modes -------------------------------------------
 
@@ -115,7 +133,7 @@ accept_queue() {
       kill -"$sig" "$SERVER_PID"
       wait_exit "$SERVER_PID"
       [ "$EXIT_STATUS" -eq 0 ]
-      wait_until 5 test -z "$(group_processes "$SERVER_PID")"
+      wait_until 5 processes_are "$SERVER_PID" 0
       # the server closed our connection: end of file, not a hang
       run timeout 5 cat <&$conn
       assert_success
@@ -190,7 +208,7 @@ accept_queue() {
     start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
     # The flood has a worker: it is blocked in send() to a full socket.
     wait_for_line "$SERVER_ERR" 'connection from'
-    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -gt 0
+    wait_until "$LAB_WAIT" server_bytes_at_least "$SERVER_PORT" 1
     for i in 1 2 3; do
       run client $L <<<"client $i"
       assert_success
@@ -232,7 +250,7 @@ accept_queue() {
   wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
   victim=$(sed -nE 's/.*worker [0-9]+ \(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | head -n 1)
   kill -KILL "$victim"
-  wait_until "$LAB_WAIT" test "$(process_count "$SERVER_PID")" -eq 2
+  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 2
   for i in 1 2 3; do
     run client $L <<<"survivor $i"
     assert_output "SURVIVOR $i"
@@ -263,7 +281,7 @@ accept_queue() {
     c3=$BG_PID c3_out=$BG_OUT
     exec {feed}>"$fifo"
     printf 'three\n' >&$feed
-    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -ge 6
+    wait_until "$LAB_WAIT" server_bytes_at_least "$SERVER_PORT" 6
     if [ "$mode" = threads ]; then
       # ...the main thread accepted it and queued it for the pool...
       wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" '^server: accepted' 3
@@ -293,7 +311,7 @@ accept_queue() {
   wait_for_line "$BG_OUT" '^holding 21$'
   # 1 served + 16 queued + 1 accepted whose submit waits = 18 accepted;
   # the other 3 wait, not accepted, in the listening socket's queue.
-  wait_until "$LAB_WAIT" test "$(accept_queue "$SERVER_PORT")" -eq 3
+  wait_until "$LAB_WAIT" accept_queue_is "$SERVER_PORT" 3
   wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" '^server: accepted' 18
   [ "$(count_lines "$SERVER_ERR" '^server: accepted')" -eq 18 ]
   grep -q 'accepted .*, 16 already waiting' "$SERVER_ERR"
