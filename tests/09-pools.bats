@@ -261,6 +261,24 @@ processes_are() { [ "$(process_count "$1")" -eq "$2" ]; }
   assert_output --partial "a worker died before it stopped"
 }
 
+@test "threads: out of descriptors (EMFILE), the server waits and then serves again" {
+  # With 16 descriptors, the main thread runs out after about 12 accepts.
+  start_server_cmd bash -c "ulimit -n 16; exec '$LAB/$L/server' -p 0 -w 4"
+  fifo="$BATS_TEST_TMPDIR/hold"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 30
+  holder=$BG_PID
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 30$'
+  wait_for_line "$SERVER_ERR" 'accept: Too many open files'
+  exec {feed}>&-
+  wait_exit "$holder"
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 30
+  run client $L <<<"served again"
+  assert_output "SERVED AGAIN"
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
 # --- the lesson's point: a fixed pool ---------------------------------------
 
 @test "with -w 2, two clients are served at once and a third waits for a free worker" {
