@@ -298,6 +298,11 @@ static void set_root(const char *root)
     root_len = strlen(root_dir);
     if (root_len == 1)                      /* "/": every path is inside */
         root_len = 0;
+    /* Working from inside the root, realpath() of a relative path only
+     * has to look at the components the client named (one readlink()
+     * each), not at every folder from / down to the root again. */
+    if (chdir(root_dir) == -1)
+        die("chdir %s", root_dir);
 }
 
 /* set_interest - make epoll watch c for events (no call if unchanged) */
@@ -518,16 +523,17 @@ static int inside_root(const char *resolved)
 }
 
 /* open_under_root - open ROOT/rel for reading if, after every symbolic
- * link is followed, it is still inside the root. Returns the descriptor
- * with *st filled in, or -1 with *status set (403, 404, 500, 503). */
+ * link is followed, it is still inside the root. rel is relative and the
+ * current directory is the root (set_root). Returns the descriptor with
+ * *st filled in, or -1 with *status set (403, 404, 414, 500, 503). */
 static int open_under_root(const char *rel, struct stat *st, int *status)
 {
-    char joined[PATH_MAX], resolved[PATH_MAX];
+    char resolved[PATH_MAX];
     int fd;
 
-    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", root_dir, rel) >= sizeof joined)
-        return *status = 414, -1;
-    if (realpath(joined, resolved) == NULL) {
+    /* realpath() follows every symbolic link and removes every "." and
+     * "..": what is left is where the kernel would really go. */
+    if (realpath(rel[0] ? rel : ".", resolved) == NULL) {
         *status = errno == EACCES ? 403 : errno == ENAMETOOLONG ? 414 : 404;
         return -1;
     }
