@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 09 in one command: pools of threads and of processes.
+#
+# 1. The seed's pool listings (futures): 20 tasks of n**n on 5 workers,
+#    first on threads with the results in order, then on processes with
+#    done-callbacks. The tasks start five at a time.
+# 2. The echo server with a pool of 2 threads: clients 1 and 2 are served
+#    at once, client 3 waits until client 1 leaves. ps shows the threads.
+# 3. The same with 2 pre-forked worker processes. ps shows the processes.
+# 4. SIGTERM: every worker ends with the server.
+# Every line is labelled with who printed it. Ctrl-C at any time stops
+# everything the demo started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=09-pools)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+[ -x ./server ] && [ -x ./client ] && [ -x ./futures ] || { echo "demo: run 'make' first" >&2; exit 1; }
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
+say() { printf '%-11s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+# start_server ARGS... - start ./server -p 0 ARGS, wait for its ready line;
+# sets server_pid and port
+start_server() {
+  : >"$work/server.out"
+  # (the order matters: the labeller must start before stdout goes to the file)
+  ./server -p 0 "$@" 2> >(label server) >"$work/server.out" &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { say "the server did not start"; exit 1; }
+  label server <<<"$ready"
+}
+
+# stop_server - SIGTERM the server alone; it ends its own workers
+stop_server() {
+  local workers status left=0 pid
+  workers=$(pgrep -x -P "$server_pid" server)
+  say "SIGTERM to the server (pid $server_pid) only"
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+  status=$?
+  for pid in $workers; do kill -0 "$pid" 2>/dev/null && left=$((left + 1)); done
+  say "server exited with status $status; worker processes left: $left"
+}
+
+# three_clients - clients 1 and 2 stay a while (client 1 leaves at 5 pauses,
+# client 2 at 6); client 3 comes third, at 1.5, and is served when 1 leaves
+three_clients() {
+  { echo "hello from client 1"; pause 5; } | ./client -p "$port" 2>&1 | label "client 1" &
+  pause 0.3
+  { echo "hello from client 2"; pause 5.7; } | ./client -p "$port" 2>&1 | label "client 2" &
+  pause 1.5
+  say "two workers, two clients: both answered at once. Now client 3..."
+  { echo "hello from client 3"; pause 1; } | ./client -p "$port" 2>&1 | label "client 3" &
+  pause 1.5
+  say "...no answer for client 3: both workers are busy with clients 1 and 2."
+}
+
+say "part 1: the seed's pools, 20 tasks of n**n on 5 workers"
+pause
+./futures -d 400 2>&1 | label futures
+pause 2
+
+say "part 2: echo server, --pool threads -w 2 (the main thread accepts, 2 threads serve)"
+start_server --pool threads -w 2
+three_clients
+say "threads of the server (ps -L): one process, main + 2 workers:"
+ps -L -o pid=,lwp=,comm= -p "$server_pid" | label ps
+say "client 1 will leave in a moment; its worker then takes client 3."
+pause 3.5
+stop_server
+wait
+pause
+
+say "part 3: echo server, --pool processes -w 2 (2 pre-forked workers, each accepting)"
+start_server --pool processes -w 2
+three_clients
+say "processes of the server (ps): the parent + 2 workers, children of it:"
+ps -o pid=,ppid=,comm= -p "$server_pid" --ppid "$server_pid" | awk '$3 == "server"' | label ps
+say "client 1 will leave in a moment; a worker then accepts client 3."
+pause 3.5
+stop_server
+wait
+say "done: the same three clients, a fixed pool of 2, threads or processes"
