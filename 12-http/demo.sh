@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 12 in one command: a real HTTP/1.1 server at work.
+#
+# Starts the server on the sample site, then shows, one step at a time:
+# a whole response with its headers (curl -i), HEAD, three requests on one
+# kept-alive connection, Connection: close, the error answers (404, 405,
+# 505, 414), a traversal attempt refused, a silent client that does not
+# block anyone and is dropped by the timeout, and the lab's own client.
+# Every line is labelled with who printed it ([server] is the server's
+# log on standard error). Ctrl-C at any time stops everything it started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=12-http)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+[ -x ./server ] && [ -x ./client ] || { echo "demo: run 'make' first" >&2; exit 1; }
+command -v curl >/dev/null || { echo "demo: curl is needed (apt-get install curl)" >&2; exit 1; }
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  [ -n "${silent:-}" ] && exec {silent}>&-
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME] (CRs of HTTP dropped)
+label() { while IFS= read -r line; do printf '%-10s %s\n' "[$1]" "${line%$'\r'}"; done; }
+say() { printf '%-10s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+# quote ARGS... - the arguments as a shell command line, for display
+# show CMD... - print the command, run it, label its output (and stderr)
+quote() { local a out=""; for a in "$@"; do [[ $a =~ [[:space:]{}] ]] && a="'$a'"; out+="$a "; done; echo "${out% }"; }
+show() { say "\$ $(quote "$@")"; "$@" 2>&1 | head -n "${LINES_MAX:-40}" | label "${LABEL:-curl}"; pause; }
+
+say "starting the server on the sample site in www/ (header timeout 3 s)"
+# (the order matters: the labeller must start before stdout goes to the file)
+./server -p 0 --header-timeout 3 2> >(tee "$work/server.err" | label server) >"$work/server.out" &
+server_pid=$!
+port=""
+for _ in $(seq 200); do
+  read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$port" ] || { say "the server did not start"; exit 1; }
+label server <<<"$ready"
+url="http://127.0.0.1:$port"
+pause
+
+say "1. A whole response: status line, headers, blank line, body."
+say "   Content-Length says where the body ends; the seed's server sent none."
+LINES_MAX=11 show curl -si "$url/style.css"
+
+say "2. HEAD: the same headers, no body."
+show curl -sI "$url/"
+
+say "3. Keep-alive: three requests, one TCP connection (watch 'after 3 requests')."
+say "\$ curl -sv -o /dev/null $url/ $url/style.css $url/logo.png   (connection lines only)"
+curl -sv -o /dev/null -o /dev/null -o /dev/null "$url/" "$url/style.css" "$url/logo.png" 2>&1 |
+  grep -E 'Connected to|Re-using|left intact' | label curl
+pause 2
+
+say "4. Connection: close - the server answers, then closes."
+show curl -si -H "Connection: close" -o /dev/null -w '%{http_code}, connections opened: %{num_connects}\n' "$url/"
+
+say "5. Errors have the right codes (the seed answered '303 Not Found'):"
+for args in "/nowhere.html" "-X POST /" "-X BREW /"; do
+  set -- $args
+  path=${!#}
+  say "\$ curl -s -o /dev/null -w '%{http_code}' ${args}"
+  curl -s -o /dev/null -w '%{http_code}\n' "${@:1:$#-1}" "$url$path" | label curl
+done
+say "\$ printf 'GET / HTTP/2.0\\r\\nHost: x\\r\\n\\r\\n' | socat - TCP:127.0.0.1:$port"
+if command -v socat >/dev/null; then
+  printf 'GET / HTTP/2.0\r\nHost: x\r\n\r\n' | socat -t 5 - "TCP:127.0.0.1:$port" | head -n 1 | label socat
+fi
+say "\$ curl -s -o /dev/null -w '%{http_code}' $url/aaaa...(9000 a's)"
+curl -s -o /dev/null -w '%{http_code}\n' "$url/$(head -c 9000 /dev/zero | tr '\0' a)" | label curl
+pause 2
+
+say "6. Climbing out of the root, plain and percent-encoded: refused."
+show curl -s --path-as-is -o /dev/null -w '%{http_code}\n' "$url/../../../etc/passwd"
+show curl -s --path-as-is -o /dev/null -w '%{http_code}\n' "$url/%2e%2e/%2e%2e/etc/passwd"
+
+say "7. A client connects and says nothing. Others are still served at once..."
+exec {silent}<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET / HTTP/1.1\r\n' >&$silent
+pause
+show curl -s -o /dev/null -w '%{http_code} while the silent one waits\n' "$url/"
+say "...and after 3 s without a complete request head the server drops it."
+for _ in $(seq 100); do grep -q 'header timeout' "$work/server.err" && break; sleep 0.1; done
+exec {silent}>&-
+pause
+
+say "8. The lab's client: -i shows the head, exit status 0 on 2xx, 1 otherwise."
+LABEL=client LINES_MAX=10 show ./client -i "$url/style.css"
+say "\$ ./client $url/missing; echo exit \$?"
+{ ./client "$url/missing" >/dev/null; echo "exit $?"; } 2>&1 | label client
+pause
+
+say "stopping the server with SIGTERM"
+kill -TERM "$server_pid"
+wait "$server_pid"
+say "server exited with status $?"
