@@ -368,3 +368,149 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   [ "$(tickets_left)" -eq 100 ]
   [ "$(ls "$BATS_TEST_TMPDIR" | grep -c '^tickets\.json')" -eq 2 ]   # data + .lock
 }
+
+# --- the demos ----------------------------------------------------------------
+
+# demo NAME ARGS... - run a demo program of this lesson under timeout
+demo() {
+  local name=$1; shift
+  timeout -k 2 "$CLIENT_TIMEOUT" "$LAB/$L/$name" "$@" </dev/null
+}
+
+@test "every demo has --help (exit 0) and refuses a bad option (exit 2)" {
+  for prog in money deadlock semaphore event queues prodcons ipc_queue; do
+    run demo $prog --help
+    assert_success
+    assert_output --partial "Usage:"
+    run demo $prog --bogus
+    assert_failure 2
+    assert_output --partial "Usage:"
+  done
+}
+
+@test "money: with the mutex, 100 threads leave exactly 0" {
+  run demo money --pause 1
+  assert_success
+  assert_line "money = 0 (expected 0; 0 decrements lost)"
+  run demo money -n 4 -i 200000 --pause 0
+  assert_success
+  assert_line "money = 0 (expected 0; 0 decrements lost)"
+}
+
+@test "money --no-lock: 100 threads that all read before anyone writes leave 99" {
+  # Races on purpose: a build with ThreadSanitizer reports it (that is the
+  # lesson), so let TSan report without failing the exit status here.
+  TSAN_OPTIONS="${TSAN_OPTIONS:-} exitcode=0" run demo money --no-lock --pause 200
+  assert_success
+  assert_line --partial "WITHOUT a lock"
+  # Every thread sleeps 200 ms between its read and its write, so all of
+  # them read 100 first; far more than 0 is left.
+  line=$(printf '%s\n' "$output" | grep '^money = [0-9]* (expected 0')
+  left=$(sed 's/^money = \([0-9]*\).*/\1/' <<<"$line")
+  [ "$left" -gt 0 ]
+}
+
+@test "deadlock: it hangs, the timed lock detects it and says so, exit 1" {
+  run demo deadlock --pause 100 --timeout 1
+  assert_failure 1
+  assert_line --partial "DEADLOCK"
+  assert_line --regexp "^[0-9]+ of 10 threads finished: deadlock detected"
+  # func1: whoever gets A first also gets B (no one else can hold B yet).
+  first=$(sed -n '2s/ got lock A$//p' <<<"$output")
+  [ -n "$first" ]
+  assert_line --index 2 "$first got lock B"
+}
+
+@test "deadlock --recursive: one recursive lock, every thread finishes, exit 0" {
+  run demo deadlock --recursive -n 5 --pause 20
+  assert_success
+  refute_line --partial "DEADLOCK"
+  assert_line "all 5 threads finished: no deadlock"
+  [ "$(count 'got lock' <(printf '%s\n' "$output"))" -eq 20 ]    # A, B, B, A each
+}
+
+@test "semaphore: 20 threads, never more than 5 inside, all get in and out" {
+  run demo semaphore --pause 30
+  assert_success
+  [ "$(count '^trooper +[0-9]+ in ' <(printf '%s\n' "$output"))" -eq 20 ]
+  [ "$(count '^trooper +[0-9]+ out ' <(printf '%s\n' "$output"))" -eq 20 ]
+  # The count printed on every line, and the list beside it, stay <= 5.
+  run bash -c "printf '%s\n' \"\$1\" | sed -n 's/.*inside (\([0-9]*\)):.*/\1/p' | sort -n | tail -n 1" _ "$output"
+  [ "$output" -le 5 ]
+  run demo semaphore -n 6 -s 2 --pause 10
+  assert_line --regexp "at most [12] were inside at once \(slots: 2\)"
+}
+
+@test "event: wait(timeout) returns 0 when unset; no car moves before GREEN; all do after" {
+  run demo event -n 5 --red 300 --patience 50
+  assert_success
+  assert_line --index 0 "main: is_set() = 0; wait(100 ms) returned 0"
+  green=$(printf '%s\n' "$output" | grep -n '^light: GREEN$' | cut -d: -f1)
+  [ -n "$green" ]
+  # Every "drives off" comes after GREEN, every "waits" before it.
+  while IFS=: read -r n _; do [ "$n" -gt "$green" ]; done < <(printf '%s\n' "$output" | grep -n 'drives off')
+  while IFS=: read -r n _; do [ "$n" -lt "$green" ]; done < <(printf '%s\n' "$output" | grep -n 'waits at the red light')
+  [ "$(count '^car [0-9]+ drives off$' <(printf '%s\n' "$output"))" -eq 5 ]
+  assert_line "impatient car: wait returned 1, drives off"
+  assert_line "main: clear(): the light is red again, is_set() = 0"
+}
+
+@test "queues: FIFO, blocking, timeouts, nowait, LIFO and priority, as Python's queue" {
+  run demo queues --timeout 50
+  assert_success
+  assert_line "full() = True, empty() = False"
+  assert_line "put_nowait(666) -> Full at once"
+  assert_line "  ...Full: nobody made room in time"
+  assert_line "get_nowait() -> Empty at once"
+  assert_line "  ...Empty: none left (the seed prints 'none left' here)"
+  # FIFO: the order of the puts.
+  [ "$(printf '%s\n' "$output" | sed -n 's/^get() -> \([0-9]\{3\}\)$/\1/p' | tr '\n' ' ')" = "111 222 333 444 555 " ]
+  # Blocking: main's get/put return only after the helper thread acted.
+  run bash -c "printf '%s\n' \"\$1\" | sed -n '/^== blocking/,/^== Lifo/p'" _ "$output"
+  assert_output "== blocking: a second thread wakes the first ==
+main: get() on an empty queue blocks...
+  helper: put(hello)
+main: ...get() -> hello
+main: put(second) on a full Queue(1) blocks...
+  helper: get() makes room
+main: ...put(second) done
+== LifoQueue(3): last in, first out (a stack) =="
+  run demo queues --timeout 50
+  run bash -c "printf '%s\n' \"\$1\" | sed -n '/^== Lifo/,\$p' | grep '^get()'" _ "$output"
+  assert_output "get() -> 3
+get() -> 2
+get() -> 1
+get() -> (-5, '444')
+get() -> (0, '333')
+get() -> (10, '111')
+get() -> (100, '222')"
+}
+
+@test "prodcons: 10 dishes made and eaten; join() returns only after the last task_done" {
+  run demo prodcons --pause 20
+  assert_success
+  [ "$(count ' made ' <(printf '%s\n' "$output"))" -eq 10 ]
+  [ "$(count ' ate ' <(printf '%s\n' "$output"))" -eq 10 ]
+  last_ate=$(printf '%s\n' "$output" | grep -n ' ate ' | tail -n 1 | cut -d: -f1)
+  joined=$(printf '%s\n' "$output" | grep -n 'q.join() returned' | cut -d: -f1)
+  [ "$joined" -gt "$last_ate" ]
+  # Every dish eaten was made, exactly once.
+  run bash -c "printf '%s\n' \"\$1\" | sed -n \"s/.* ate \(.*\)'s \(.*\)/\1 made \2/p\" | sort | uniq -d" _ "$output"
+  assert_output ""
+  run demo prodcons --pause 0
+  assert_line "main: eaters stopped, nothing left running"
+}
+
+@test "ipc_queue: parent<-child, child->child, 3 writers whole, timeout; pipe and mq" {
+  for via in pipe mq; do
+    run demo ipc_queue --via $via
+    assert_success
+    assert_line --regexp "^  parent [0-9]+ got from child [0-9]+: I am technician No. 23"
+    assert_line --regexp "^  consumer child [0-9]+ got from child [0-9]+: I am technician No. 23"
+    [ "$(count '^  parent got: writer [1-3], message [1-5] of 5$' <(printf '%s\n' "$output"))" -eq 15 ]
+    assert_line "  all 15 messages whole, each writer's in its own order"
+    assert_line "  Empty: nothing came in time"
+  done
+  run demo ipc_queue --via carrier-pigeon
+  assert_failure 2
+}
