@@ -246,7 +246,7 @@ int main(int argc, char *argv[])
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    int opt, fd;
+    int opt, fd, flags;
 
     while ((opt = getopt_long(argc, argv, "H:p:h", long_options, NULL)) != -1) {
         switch (opt) {
@@ -271,7 +271,8 @@ int main(int argc, char *argv[])
         fprintf(stderr, "%s: descriptor %d is not below FD_SETSIZE\n", prog_name, fd);
         return 1;
     }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+    flags = fcntl(fd, F_GETFL);
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
         die("fcntl O_NONBLOCK");
     run(fd, isatty(STDIN_FILENO));
     close(fd);
