@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 08 in one command: locks, and what happens without them.
+#
+# 1. The ticket office with its lock: 10 buyers, 5 tickets, 5 sold.
+# 2. The same office with --no-lock: the buyers read the same count while
+#    the others "wait for the network", and more tickets are sold than exist.
+# 3. The 100-thread money counter with and without a mutex, then without
+#    the pause: C has no GIL, so two cores lose updates on their own.
+# 4. A deadlock that visibly hangs until the timed lock gives up; then the
+#    recursive-lock fix.
+# 5. Semaphore, event (the traffic light), queues, producer-consumer and a
+#    queue between processes.
+# Every line is labelled with who printed it. Ctrl-C at any time stops
+# everything the demo started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=08-locks-queues)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+for prog in server client money deadlock semaphore event queues prodcons ipc_queue; do
+  [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
+done
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
+say() { printf '%-11s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+# start_office ARGS... - start the ticket server on a data file in $work,
+# wait for its ready line; sets server_pid and port
+start_office() {
+  : >"$work/server.out"
+  # (the order matters: the labeller must start before stdout goes to the file)
+  ./server -p 0 -f "$work/tickets.json" "$@" 2> >(label server) >"$work/server.out" &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { say "the server did not start"; exit 1; }
+  label server <<<"$ready"
+}
+
+# stop_office - SIGTERM the server and wait for it
+stop_office() {
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+}
+
+# buyers N - run the client with N buyers, show only its summary and the
+# OK lines (the full log is in the server's lines above)
+buyers() {
+  ./client -p "$port" -n "$1" >"$work/client.out" 2>&1
+  grep -E 'OK|bought' "$work/client.out" | label buyers
+}
+
+say "1. The ticket office, WITH the lock: 5 tickets, 10 buyers at once."
+say "   Each BUY: take the lock, read the file, wait (network), write, unlock."
+start_office -t 5
+pause
+buyers 10
+label file <"$work/tickets.json"
+stop_office
+say "   Five sold, five told SOLD OUT: the lock made them take turns."
+pause 2
+
+say "2. The same office WITHOUT the lock (--no-lock): 5 tickets, 10 buyers."
+start_office -t 5 --no-lock
+pause
+buyers 10
+label file <"$work/tickets.json"
+stop_office
+say "   Every buyer read the count before anyone wrote it back: oversold."
+pause 2
+
+say "3. money: 100 threads each do tmp = money; sleep; money = tmp - 1."
+./money --pause 10 2>&1 | label money
+say "   With the mutex: 0, but the threads went one at a time (100 pauses)."
+pause
+./money --no-lock --pause 100 2>&1 | grep -v '^$' | label money
+say "   Without it: all read 100 first, and nearly every decrement is lost."
+pause
+say "   No pause at all, two threads, ten million decrements each. CPython's GIL"
+say "   would hide this race most of the time; C threads run on both cores at once:"
+./money --no-lock --pause 0 -n 2 -i 10000000 2>&1 | label money
+pause 2
+
+say "4. deadlock: func1 takes A then B, func2 takes B then A. Watch it hang..."
+./deadlock --pause 1000 --timeout 3 2>&1 | label deadlock
+say "   The fix of the seed: one recursive lock for both names."
+./deadlock --recursive -n 3 --pause 300 2>&1 | label deadlock
+pause 2
+
+say "5. semaphore: 20 threads, 5 slots; never more than 5 inside."
+./semaphore --pause 600 2>&1 | label semaphore
+pause
+
+say "6. event: cars wait for the light to turn green."
+./event -n 5 --red 2000 --patience 700 2>&1 | label event
+pause
+
+say "7. queues: Python's queue module, in C."
+./queues --timeout 700 2>&1 | label queues
+pause
+
+say "8. producers and consumers, joined by a queue with task_done/join."
+./prodcons --pause 300 2>&1 | label prodcons
+pause
+
+say "9. a queue between processes (a pipe of fixed-size records)."
+./ipc_queue 2>&1 | label ipc_queue
+say "done."
