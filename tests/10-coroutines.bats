@@ -1,0 +1,328 @@
+#!/usr/bin/env bats
+# 10-coroutines: the green-thread echo-upper server (one thread, one
+# coroutine per client), its interactive and stress client, the sleepers,
+# overflow and switches demos.
+
+load helpers
+bats_require_minimum_version 1.5.0   # run --separate-stderr
+
+L=10-coroutines
+
+# client_out ARGS... - the lab client, stdout only (an ASan build prints a
+# one-time warning about swapcontext on stderr; it goes to a file)
+client_out() {
+  client $L "$@" 2>>"$BATS_TEST_TMPDIR/client.err"
+}
+
+# lines_at_least N FILE REGEX - true once N lines of FILE match REGEX
+# (for wait_until, which re-runs it: a "$(...)" argument would be
+# evaluated only once)
+lines_at_least() {
+  [ "$(grep -Ec -- "$3" "$2")" -ge "$1" ]
+}
+
+# unsent_at_least N - true once N bytes of the server's replies wait in its
+# send queues (sent, not yet taken by the client): its send buffer is full
+unsent_at_least() {
+  [ "$(ss -Htn state established "( sport = :$SERVER_PORT )" |
+       awk '{ s += $2 } END { print s + 0 }')" -ge "$1" ]
+}
+
+# task_count PID - how many threads the process has
+task_count() {
+  ls "/proc/$1/task" | wc -l
+}
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
+  start_server $L
+  run cat "$SERVER_OUT"
+  assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  [ "$SERVER_PORT" -gt 0 ]
+}
+
+@test "--help prints the usage on stdout and exits 0, for every program" {
+  for prog in server client sleepers; do
+    run "$LAB/$L/$prog" --help
+    assert_success
+    assert_output --partial "Usage:"
+  done
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  run "$LAB/$L/server" --bogus
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/server" -p notaport
+  assert_failure 2
+  assert_output --partial "bad port"
+  run "$LAB/$L/server" extra
+  assert_failure 2
+  assert_output --partial "unexpected argument"
+  run "$LAB/$L/client" -x
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/client" -c 0
+  assert_failure 2
+  assert_output --partial "bad connection count"
+  run "$LAB/$L/client" -c many
+  assert_failure 2
+  run "$LAB/$L/sleepers" -u 0
+  assert_failure 2
+  assert_output --partial "bad unit"
+}
+
+@test "a port in use exits 1 naming bind and the cause" {
+  start_server $L
+  run "$LAB/$L/server" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+}
+
+@test "SIGTERM and SIGINT stop it with exit 0, also with clients connected" {
+  start_server $L
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+
+  start_server $L
+  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  printf 'one\n' >&$c1
+  read -r -t "$LAB_WAIT" reply <&$c1
+  [ "$reply" = "ONE" ]
+  wait_until "$LAB_WAIT" lines_at_least 2 "$SERVER_ERR" 'connection from'
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  grep -q 'stopping' "$SERVER_ERR"
+  # the server's sockets are gone: the clients see end of file
+  run timeout 5 cat <&$c1
+  assert_success
+  exec {c1}>&- {c2}>&-
+
+  start_server $L
+  kill -INT "$SERVER_PID"
+  wait_exit "$SERVER_PID"
+  [ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  start_server $L
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
+  assert_failure 1
+  assert_output --partial "client: connect 127.0.0.1:$port: Connection refused"
+}
+
+# --- echo-upper, byte for byte --------------------------------------------
+
+@test "lab client: lines come back upper-cased, empty lines skipped" {
+  start_server $L
+  run client_out <<<$'hello\n\nworld 42\nMiXeD case!'
+  assert_success
+  assert_output $'HELLO\nWORLD 42\nMIXED CASE!'
+}
+
+@test "lab client: a last line without a newline is sent too" {
+  start_server $L
+  run client_out < <(printf 'first\nlast')
+  assert_success
+  assert_output $'FIRST\nLAST'
+}
+
+@test "Chinese text and other UTF-8 pass unchanged, ASCII is upper-cased" {
+  start_server $L
+  run client_out <<<"你好, world: 网络编程 ü"
+  assert_success
+  assert_output "你好, WORLD: 网络编程 ü"
+}
+
+@test "socat (an independent client) gets the same bytes back" {
+  start_server $L
+  run socat_send $'abc\ndef\n'
+  assert_success
+  assert_output $'ABC\nDEF'
+}
+
+@test "1 MiB of binary data comes back whole and in order, then half-close" {
+  start_server $L
+  run peer echo -n 1048576 -c 1000
+  assert_success
+  assert_output "ok 1048576"
+}
+
+@test "odd-sized writes of 3 bytes are never merged wrongly or lost" {
+  start_server $L
+  run peer echo -n 30000 -c 3
+  assert_success
+  assert_output "ok 30000"
+}
+
+@test "32 MiB through one connection while another client is served" {
+  start_server $L
+  start_bg big "$TOOLS/peer" echo -p "$SERVER_PORT" -n 33554432
+  big=$BG_PID big_out=$BG_OUT
+  run client_out <<<"meanwhile"
+  assert_output "MEANWHILE"
+  wait_exit "$big" 60
+  [ "$EXIT_STATUS" -eq 0 ]
+  run cat "$big_out"
+  assert_output "ok 33554432"
+}
+
+# --- survival ---------------------------------------------------------------
+
+@test "a client that resets, and one that sends garbage and leaves, cost nothing" {
+  start_server $L
+  run peer reset -s "half a message"
+  assert_success
+  run peer garbage -n 200000
+  assert_success
+  run client_out <<<"still here"
+  assert_success
+  assert_output "STILL HERE"
+  kill -0 "$SERVER_PID"
+}
+
+@test "a client that never reads costs only itself: others are served, memory stays flat" {
+  start_server $L
+  rss_before=$(server_rss_kib)
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  # The replies pile up in the server's send buffer until it is full: from
+  # then on the flood's coroutine is parked in send() and reads no more.
+  wait_until "$LAB_WAIT" unsent_at_least 1000000
+  run client_out <<<"not stuck"
+  assert_output "NOT STUCK"
+  run peer echo -n 100000
+  assert_output "ok 100000"
+  # one buffer of unsent reply per client: the server does not grow with
+  # the megabytes the flood has sent
+  [ "$(( $(server_rss_kib) - rss_before ))" -lt 8192 ]
+}
+
+@test "1000 connections held open at once, then a client is still served" {
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 1000 -s "x"
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 1000$'
+  wait_until "$LAB_WAIT" lines_at_least 1000 "$SERVER_ERR" 'connection from'
+  run client_out <<<"one more"
+  assert_output "ONE MORE"
+  [ "$(task_count "$SERVER_PID")" -eq 1 ]
+  # The holder closes with our replies unread, so its kernel resets each
+  # connection: every one ends, as "closed" or "reset by peer".
+  exec {feed}>&-
+  wait_until "$LAB_WAIT" lines_at_least 1001 "$SERVER_ERR" 'closed|reset by peer'
+}
+
+@test "out of descriptors (EMFILE): the server waits, then serves the queued client" {
+  start_server_cmd bash -c "ulimit -n 32; exec '$LAB/$L/server' -p 0"
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 40
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding'
+  wait_for_line "$SERVER_ERR" 'accept .*Too many open files'
+  # A client now waits in the kernel's accept queue...
+  fifo2="$BATS_TEST_TMPDIR/late.in"
+  start_bg_input late "$fifo2" "$LAB/$L/client" -p "$SERVER_PORT"
+  late=$BG_PID late_out=$BG_OUT
+  exec {feed2}>"$fifo2"
+  printf 'late\n' >&$feed2
+  # ...the held connections go away, descriptors free up, it is served.
+  exec {feed}>&-
+  wait_for_line "$late_out" '^LATE$'
+  exec {feed2}>&-
+  wait_exit "$late"
+  [ "$EXIT_STATUS" -eq 0 ]
+  # said once, not once per retry
+  [ "$(grep -c 'Too many open files' "$SERVER_ERR")" -eq 1 ]
+}
+
+# --- the lesson's point: one thread, many clients at once -----------------
+
+@test "three clients in mid-conversation are served by one thread" {
+  start_server $L
+  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {c3}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  # In lesson 01 the second client would wait for the first to leave.
+  for round in 1 2; do
+    for c in $c3 $c2 $c1; do
+      printf 'client %s round %s\n' "$c" "$round" >&$c
+      read -r -t "$LAB_WAIT" reply <&$c
+      [ "$reply" = "CLIENT $c ROUND $round" ]
+    done
+  done
+  [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 3 ]
+  [ "$(task_count "$SERVER_PID")" -eq 1 ]
+  exec {c1}>&- {c2}>&- {c3}>&-
+}
+
+@test "the stress client: 500 concurrent connections against one thread, no errors" {
+  start_server $L
+  run --separate-stderr timeout -k 2 120 "$LAB/$L/client" -p "$SERVER_PORT" --stress -n 10
+  assert_success
+  assert_output --regexp '^connections 500, messages 5000, errors 0, [0-9]+ messages/s'
+  [ "$(task_count "$SERVER_PID")" -eq 1 ]
+  wait_until "$LAB_WAIT" lines_at_least 500 "$SERVER_ERR" 'closed'
+}
+
+@test "the stress client counts errors and exits 1 when the server is gone" {
+  start_server $L
+  port=$SERVER_PORT
+  stop_server
+  run timeout -k 2 30 "$LAB/$L/client" -p "$port" -c 5 -n 3
+  assert_failure 1
+  assert_output --partial "connections 0, messages 0, errors 5"
+}
+
+# --- the demos --------------------------------------------------------------
+
+@test "sleepers: green_sleep overlaps the three sleeps (all start before any wakes)" {
+  run --separate-stderr timeout 30 "$LAB/$L/sleepers" -u 20
+  assert_success
+  # lines 1-3: the three go to sleep; 4-6: they wake, shortest first
+  [[ "${lines[0]}" == *"heng "*"going to sleep"* ]]
+  [[ "${lines[1]}" == *"ha "*"going to sleep"* ]]
+  [[ "${lines[2]}" == *"heiheihei going to sleep"* ]]
+  [[ "${lines[3]}" == *"heng "*"woke up"* ]]
+  [[ "${lines[4]}" == *"ha "*"woke up"* ]]
+  [[ "${lines[5]}" == *"heiheihei woke up"* ]]
+  assert_output --partial "they overlapped"
+}
+
+@test "sleepers --blocking: a plain sleep stalls every coroutine (one at a time)" {
+  run --separate-stderr timeout 30 "$LAB/$L/sleepers" --blocking -u 20
+  assert_success
+  [[ "${lines[0]}" == *"heng "*"going to sleep"* ]]
+  [[ "${lines[1]}" == *"heng "*"woke up"* ]]
+  [[ "${lines[2]}" == *"ha "*"going to sleep"* ]]
+  [[ "${lines[3]}" == *"ha "*"woke up"* ]]
+  [[ "${lines[4]}" == *"heiheihei going to sleep"* ]]
+  [[ "${lines[5]}" == *"heiheihei woke up"* ]]
+}
+
+@test "sleepers --cpu: computing tasks interleave but finish no sooner" {
+  run timeout 60 "$LAB/$L/sleepers" --cpu -u 40
+  assert_success
+  assert_output --partial "one after another"
+  assert_output --regexp 'switches: [0-9.]+ times the plain calls'
+}
+
+@test "overflow: a coroutine that overflows its stack dies of SIGSEGV in its guard page" {
+  run timeout 30 "$LAB/$L/overflow"
+  [ "$status" -eq 139 ]       # 128 + SIGSEGV: killed, not exited
+  assert_output --partial "inside deep's guard page"
+  refute_output --partial "canary"
+}
+
+@test "switches: prints the cost of each kind of switch" {
+  run timeout 60 "$LAB/$L/switches" -n 2000
+  assert_success
+  assert_output --regexp 'swapcontext .* [0-9]+ ns'
+  assert_output --regexp 'green_yield .* [0-9]+ ns'
+  assert_output --regexp 'thread switch .* [0-9]+ ns'
+  assert_output --regexp 'process switch .* [0-9]+ ns'
+}
