@@ -141,7 +141,7 @@ int main(int argc, char *argv[])
         switch (opt) {
         case 'L': use_lock = 0; break;
         case 'n': thread_count = parse_number(optarg, 1, MAX_THREADS, "thread count"); break;
-        case 'i': decrements = parse_number(optarg, 1, 10000000, "decrement count"); break;
+        case 'i': decrements = parse_number(optarg, 1, 100000000, "decrement count"); break;
         case 'P': pause_ms = parse_number(optarg, 0, 10000, "pause"); break;
         case 'h': usage(stdout, 0); break;
         default: usage(stderr, 2);

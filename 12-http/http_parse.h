@@ -122,7 +122,7 @@ static int http_parse_request_line(const char *line, size_t len, struct http_req
         return http_bad(req, 400, "malformed HTTP version");
     if (line[i + 5] != '1')          /* HTTP/0.9, HTTP/2.0 ... over this syntax */
         return http_bad(req, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
-    /* A later 1.x is answered as 1.1 (RFC 9110 sec. 6.2). */
+    /* A later 1.x is answered as 1.1 (RFC 9110 sec. 2.5). */
     req->version_minor = line[i + 7] == '0' ? 0 : 1;
     return HTTP_COMPLETE;
 }
