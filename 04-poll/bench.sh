@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench.sh - what poll() costs as the number of watched connections grows
+#
+# For each configuration it starts a fresh server, runs the lab's load
+# generator (tests/tools/load) with 10 active clients (64-byte requests,
+# each waiting for its reply before sending the next) and 0, 100, 1000 or
+# 10000 idle connections that stay open and silent, and prints load's one
+# line of figures: requests per second, latency percentiles, and the
+# server's CPU time per request (cpu_us_per_req) and memory.
+#
+# poll() has no FD_SETSIZE: 10,000 idle connections only need a higher
+# descriptor limit, which the script sets for the server (ulimit -n). But
+# every call still hands the kernel the whole pollfd array, the kernel
+# checks every entry, and the server scans every revents: the idle
+# connections cost work on every call.
+#
+# Usage: ./bench.sh            (or BENCH_SECS=10 BENCH_IDLE="0 100 1000" ./bench.sh)
+#        SERVER=path LOAD=path ./bench.sh   (other builds of the two programs)
+#        BENCH_CSV=1 ./bench.sh    (CSV lines, for a table)
+# Figures are printed, never judged: the script fails only if a program
+# cannot run.
+set -u
+cd "$(dirname "$0")" || exit 1
+lab=$(cd .. && pwd)
+load=${LOAD:-$lab/tests/tools/load}
+server=${SERVER:-./server}
+[ -x "$server" ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs $load)" >&2; exit 1; }
+secs=${BENCH_SECS:-5}
+idles=${BENCH_IDLE:-0 100 1000 10000}
+csv=()
+[ "${BENCH_CSV:-0}" = 1 ] && csv=(--csv)
+work=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for idle in $idles; do
+  label="04-poll"
+  need=$((idle + 64))
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+    if [ ${#csv[@]} -gt 0 ]; then
+      echo "$label,long,10,$idle,64,,,,,,,,,skipped: ulimit -Hn is $hard"
+    else
+      echo "label=$label mode=long conns=10 idle=$idle skipped: the descriptor limit (ulimit -Hn) is $hard"
+    fi
+    continue
+  fi
+  # Its own process group (setsid), so load's --pid counts exactly it.
+  # The server needs one descriptor per connection.
+  setsid bash -c 'ulimit -n "$0" && exec "$@"' "$need" "$server" -p 0 \
+    >"$work/out" 2>"$work/err" </dev/null &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "bench: the server did not start" >&2; cat "$work/err" >&2; exit 1; }
+  "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$idle" --pid "$server_pid" \
+    --label "$label" "${csv[@]}"
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+  server_pid=""
+done
