@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 10 in one command: coroutines in one thread.
+#
+#   1. heng/ha/heiheihei: three green_sleep()s of 2, 3 and 5 units overlap
+#      (about 5 units, not 10); the same with a plain blocking sleep adds
+#      up to 10, one task at a time: a blocking call stalls everyone.
+#   2. The same tasks computing instead of sleeping: switching gains nothing.
+#   3. The coroutine server: three clients talk at once, and the server
+#      still has one thread; then the stress client opens 500 connections.
+#   4. A coroutine that overflows its stack dies in its guard page.
+# Every line is labelled with who printed it. Ctrl-C at any time stops
+# everything the demo started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=10-coroutines)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster pauses; the timings are real)
+set -u
+cd "$(dirname "$0")" || exit 1
+for prog in server client sleepers overflow; do
+  [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
+done
+P=${DEMO_PAUSE:-1.5}
+UNIT_MS=500                         # one "second" of the seed, in ms
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# quiet_asan - drop the one-time swapcontext warning of an ASan build
+quiet_asan() { grep --line-buffered -v "ASan doesn't fully support"; }
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
+# label_server - like label, but silent while the file $work/quiet exists
+# (500 stress connections would print 1000 lines)
+label_server() {
+  while IFS= read -r line; do
+    [ -e "$work/quiet" ] || printf '%-11s %s\n' "[server]" "$line"
+  done
+}
+say() { printf '%-11s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+say "1. gevent's heng/ha/heiheihei: sleeps of 2, 3 and 5 units (1 unit = ${UNIT_MS} ms)"
+say "   with green_sleep(): a sleeping coroutine is parked, the others run"
+./sleepers -u "$UNIT_MS" 2>&1 | quiet_asan | label sleepers
+pause
+say "   the same coroutines calling plain nanosleep(): the whole thread sleeps"
+./sleepers --blocking -u "$UNIT_MS" 2>&1 | quiet_asan | label sleepers
+say "   -> one blocking call stalls every coroutine. gevent's monkey.patch_all()"
+say "      swaps such calls for green ones; in C nothing does it for you."
+pause 2
+
+say "2. the same three tasks computing instead of waiting"
+./sleepers --cpu -u 400 2>&1 | quiet_asan | label sleepers
+say "   -> switching pays off only when there is something to wait for."
+pause 2
+
+say "3. the coroutine echo server: one thread, one coroutine per client"
+# (the order matters: the labeller must start before stdout goes to the file)
+./server -p 0 2> >(quiet_asan | label_server) >"$work/server.out" &
+server_pid=$!
+port=""
+for _ in $(seq 200); do
+  read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$port" ] || { say "the server did not start"; exit 1; }
+label server <<<"$ready"
+pause
+
+say "three clients connect and talk at the same time"
+for i in 1 2 3; do
+  { pause "$i"; echo "hello from client $i"; pause 3; echo "client $i again"; pause 1; } |
+    ./client -p "$port" 2>&1 | quiet_asan | label "client $i" &
+done
+pause 2
+say "server threads while they talk: $(ls "/proc/$server_pid/task" | wc -l)"
+pause 4
+say "-> all three were answered while connected: no waiting as in lesson 01."
+pause
+
+say "now the seed's stress client: 500 connections at once, 20 messages each"
+say "(the server's 1000 lines of connection from/closed are hidden)"
+touch "$work/quiet"
+./client -p "$port" --stress 2>&1 | quiet_asan | label stress &
+stress_pid=$!
+pause 0.2
+say "connections the server holds right now: $(ss -Htn state established "( sport = :$port )" | wc -l)," \
+    "its threads: $(ls "/proc/$server_pid/task" | wc -l)"
+wait "$stress_pid"
+pause 1
+rm -f "$work/quiet"
+pause
+
+say "4. a coroutine that recurses without end (64 KiB stacks)"
+# (overflow labels its own lines: [overflow] and [deep])
+./overflow 2>&1 | quiet_asan | awk '!/depth/ || ++n % 2 == 0'
+say "-> it died at its guard page (SIGSEGV, shell status 139) before"
+say "   writing one byte into its neighbour's memory."
+pause
+
+say "stopping the server with SIGTERM"
+kill -TERM "$server_pid"
+wait "$server_pid"
+say "server exited with status $?"
