@@ -1,0 +1,182 @@
+/* truncate.c - a receive buffer smaller than the datagram: the rest is gone
+ *
+ * Seed 003: when recvfrom() is given less room than the datagram holds,
+ * Linux (and macOS) silently drop the rest, and Windows reports an error.
+ * A datagram is read whole in one call or not at all; unlike a TCP stream,
+ * the bytes that did not fit do not wait for the next call, which gets the
+ * next datagram.
+ *
+ * The program sends a SIZE-byte datagram and a short one to itself, then
+ * reads with the seed's 1024-byte buffer:
+ *   - recvmsg() returns 1024 bytes and sets MSG_TRUNC in msg_flags: the
+ *     only sign that anything was lost;
+ *   - the next read returns the short datagram: the other bytes are gone;
+ *   - Linux can say how long a datagram is before reading it: recv() with
+ *     MSG_PEEK | MSG_TRUNC returns the real length and leaves it queued,
+ *     so the program can then read it whole with a big enough buffer.
+ *
+ * Usage: ./truncate [-s SIZE] [-b BUFSIZE]     (defaults: 3000, 1024)
+ *
+ * See also: server.c (its 65,536-byte buffer never truncates), empty.c,
+ * noserver.c, NOTES.md.
+ * Seed: 003 (recvfrom smaller than the datagram: data lost on Linux).
+ * Linux-specific: the MSG_TRUNC flag *passed to* recv() (the MSG_TRUNC
+ * flag *returned* in msg_flags is POSIX).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define MAX_SIZE 65507          /* the largest UDP payload over IPv4 */
+
+static const char *prog_name = "truncate";
+
+/* die - report a failure with the reason from errno, exit 1 */
+static void die(const char *fmt, ...)
+{
+    int saved_errno = errno;
+    va_list ap;
+
+    fprintf(stderr, "%s: ", prog_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", strerror(saved_errno));
+    exit(1);
+}
+
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: %s [-s SIZE] [-b BUFSIZE]\n"
+            "  -s SIZE     bytes in the big datagram (1-%d, default 3000)\n"
+            "  -b BUFSIZE  the receive buffer (1-%d, default 1024, the seed's buffer_size)\n"
+            "  -h, --help  show this help\n",
+            prog_name, MAX_SIZE, MAX_SIZE);
+    exit(status);
+}
+
+/* parse_range - a whole number in [low, high] for option opt, or exit 2 */
+static long parse_range(const char *text, char opt, long low, long high)
+{
+    char *end;
+    long value;
+
+    errno = 0;
+    value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) {
+        fprintf(stderr, "%s: bad -%c '%s' (%ld-%ld)\n", prog_name, opt, text, low, high);
+        usage(stderr, 2);
+    }
+    return value;
+}
+
+/* send_to_self - sender sends len bytes of buf to the receiver's address */
+static void send_to_self(int sender, const struct sockaddr_in *to, const char *buf, size_t len)
+{
+    if (sendto(sender, buf, len, 0, (const struct sockaddr *)to, sizeof *to) == -1)
+        die("sendto");
+}
+
+/* read_with_flags - recvmsg() into buf (size bytes); prints the length and
+ * whether the kernel flagged the datagram as truncated */
+static ssize_t read_with_flags(int fd, char *buf, size_t size)
+{
+    struct iovec iov = {buf, size};
+    struct msghdr msg;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    n = recvmsg(fd, &msg, 0);
+    if (n == -1)
+        die("recvmsg");
+    printf("recvmsg with a %zu-byte buffer: %zd bytes, starting \"%.*s\", MSG_TRUNC %s\n",
+           size, n, n < 10 ? (int)n : 10, buf,
+           (msg.msg_flags & MSG_TRUNC) ? "set: the rest was discarded" : "not set");
+    return n;
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    struct timeval tv = {2, 0};
+    long size = 3000, buf_size = 1024;
+    char *big, *buf;
+    int opt, receiver, sender;
+    ssize_t n;
+
+    while ((opt = getopt_long(argc, argv, "s:b:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 's': size = parse_range(optarg, 's', 1, MAX_SIZE); break;
+        case 'b': buf_size = parse_range(optarg, 'b', 1, MAX_SIZE); break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
+    }
+
+    big = malloc((size_t)size);
+    buf = malloc(MAX_SIZE + 1);
+    if (big == NULL || buf == NULL)
+        die("malloc");
+    for (long i = 0; i < size; i++)
+        big[i] = (char)('a' + i % 26);
+
+    receiver = socket(AF_INET, SOCK_DGRAM, 0);
+    sender = socket(AF_INET, SOCK_DGRAM, 0);
+    if (receiver == -1 || sender == -1)
+        die("socket");
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(receiver, (struct sockaddr *)&addr, sizeof addr) == -1
+        || getsockname(receiver, (struct sockaddr *)&addr, &len) == -1)
+        die("bind");
+    if (setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
+        die("setsockopt SO_RCVTIMEO");          /* a lost datagram cannot hang the demo */
+
+    /* 1. A big datagram into a small buffer, then the next datagram. */
+    printf("sent a %ld-byte datagram, then the 4-byte datagram \"next\"\n", size);
+    send_to_self(sender, &addr, big, (size_t)size);
+    send_to_self(sender, &addr, "next", 4);
+    read_with_flags(receiver, buf, (size_t)buf_size);
+    n = read_with_flags(receiver, buf, (size_t)buf_size);
+    if (size > buf_size)
+        printf("the next read got the next datagram (%zd bytes): the other %ld bytes"
+               " of the first are gone\n", n, size - buf_size);
+
+    /* 2. Linux: ask the length first, leave the datagram queued, read it whole. */
+    send_to_self(sender, &addr, big, (size_t)size);
+    n = recv(receiver, buf, 0, MSG_PEEK | MSG_TRUNC);
+    if (n == -1)
+        die("recv MSG_PEEK|MSG_TRUNC");
+    printf("recv(MSG_PEEK | MSG_TRUNC) with a 0-byte buffer: the datagram is %zd bytes"
+           " (still queued)\n", n);
+    read_with_flags(receiver, buf, (size_t)n);
+
+    close(sender);
+    close(receiver);
+    free(big);
+    free(buf);
+    return 0;
+}
