@@ -21,8 +21,13 @@
 #   wait_until SECS CMD...          wait until CMD succeeds
 #   wait_exit PID [SECS]            wait for a background process to end
 
-LAB="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-TOOLS="$LAB/tests/tools"
+# LAB is the tree whose programs are tested: this lab, or with LAB_DIR set
+# (make grade DIR=...) a student's checkout. The test tools always come
+# from this lab.
+LAB="$(cd "${LAB_DIR:-$BATS_TEST_DIRNAME/..}" && pwd)"
+TOOLS="$(cd "$BATS_TEST_DIRNAME" && pwd)/tools"
+# LAB_WRAP runs every server under a wrapper, e.g. valgrind (make check).
+: "${LAB_WRAP:=}"
 
 # How long a test waits for an event before it fails. Generous, because
 # a sanitizer build on a loaded two-core machine is slow; a passing test
@@ -88,7 +93,8 @@ start_server() {
 start_server_cmd() {
   local name="server${SERVER_COUNT:-}"
   SERVER_COUNT=$(( ${SERVER_COUNT:-0} + 1 ))
-  start_bg "$name" "$@"
+  # shellcheck disable=SC2086  # LAB_WRAP is a command line, split on purpose
+  start_bg "$name" $LAB_WRAP "$@"
   SERVER_PID=$BG_PID SERVER_OUT=$BG_OUT SERVER_ERR=$BG_ERR
   if ! wait_for_line "$SERVER_OUT" '^listening on .*:[0-9]+$' "$LAB_WAIT" "$SERVER_PID"; then
     echo "# server did not print its ready line: $*" >&2
