@@ -690,7 +690,9 @@ static int next_request(struct conn *c)
         note("%s bad request: %s -> %d", c->peer, req.reason, req.status);
         start_error(c, req.status, req.reason, 0,
                     req.status == 501 ? "Allow: GET, HEAD\r\n" : NULL);
-        c->in_len = 0;
+        /* c->in stays as it is: unparsed bytes make begin_close() linger,
+         * and a client still sending (a huge header) reads our answer
+         * instead of a reset. */
         return 1;
     }
     start_response(c, &req);

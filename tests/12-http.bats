@@ -198,6 +198,11 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   # a line that never ends is cut off at the limit, not buffered forever
   run raw "GET /$(head -c 20000 /dev/zero | tr '\0' c)"
   assert_output --partial "414 URI Too Long"
+  # a client still sending a 1 MiB head gets the answer, not a reset
+  { printf 'GET / HTTP/1.1\r\nHost: t\r\n'
+    for i in $(seq 2000); do printf 'X-Pad-%d: %0500d\r\n' "$i" 0; done; } >"$BATS_TEST_TMPDIR/big-head"
+  run timeout -k 2 "$CLIENT_TIMEOUT" socat -t "$LAB_WAIT" - "TCP:127.0.0.1:$SERVER_PORT" <"$BATS_TEST_TMPDIR/big-head"
+  assert_output --partial "431 Request Header Fields Too Large"
   [ "$(code /)" = 200 ]
 }
 
