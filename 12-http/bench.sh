@@ -2,7 +2,7 @@
 # bench.sh - lesson 12's server beside nginx (one worker), same file, same run
 #
 # Serves www/index.html (about 1 KiB) from both servers and measures each
-# with wrk: 100 connections kept alive, then 100 connections with
+# with wrk: 100 connections kept alive, and 100 connections with
 # "Connection: close" (a new TCP connection for every request). Prints
 # wrk's requests per second and latency for each, and the ratio of this
 # server to nginx. It never fails on a number: figures depend on the
@@ -13,11 +13,15 @@
 # only), sendfile off (nginx's default), keepalive_requests raised so that
 # nginx does not close a kept-alive connection every 1000 requests.
 #
+# The four measurements take turns for ROUNDS rounds and the medians are
+# compared, so that other work on the machine weighs on both servers.
+#
 # Usage: ./bench.sh                 (needs: apt-get install wrk nginx)
-#        DURATION=10 THREADS=1 CONNS=100 ./bench.sh
+#        DURATION=5 ROUNDS=3 THREADS=1 CONNS=100 ./bench.sh   (the defaults)
 set -u
 cd "$(dirname "$0")" || exit 1
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1}
 CONNS=${CONNS:-100}
 [ -x ./server ] || { echo "bench: run 'make' first" >&2; exit 1; }
@@ -99,17 +103,28 @@ measure() {
   printf '%-34s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "${RPS:-?}" "$p50" "$p99" "${errs:-no errors}"
 }
 
-echo "# $(nproc) cores, $(uname -r), wrk -t$THREADS -c$CONNS -d${DURATION}s, file $(stat -c %s www/index.html) bytes"
+echo "# $(nproc) cores, $(uname -r), wrk -t$THREADS -c$CONNS -d${DURATION}s, file $(stat -c %s www/index.html) bytes, $ROUNDS rounds"
 echo "# lab server on :$lab_port, nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') (1 worker) on :$nginx_port"
 
-measure "lab server, keep-alive" "$lab_port";  lab_ka=$RPS
-measure "nginx 1 worker, keep-alive" "$nginx_port"; ngx_ka=$RPS
-measure "lab server, Connection: close" "$lab_port" -H "Connection: close"; lab_cl=$RPS
-measure "nginx 1 worker, Connection: close" "$nginx_port" -H "Connection: close"; ngx_cl=$RPS
+# The four runs take turns, round after round, so that a burst of other
+# work on the machine hits both servers alike; the medians are compared.
+lab_ka=() ngx_ka=() lab_cl=() ngx_cl=()
+for round in $(seq "$ROUNDS"); do
+  echo "# round $round"
+  measure "lab server, keep-alive" "$lab_port";  lab_ka+=("$RPS")
+  measure "nginx 1 worker, keep-alive" "$nginx_port"; ngx_ka+=("$RPS")
+  measure "lab server, Connection: close" "$lab_port" -H "Connection: close"; lab_cl+=("$RPS")
+  measure "nginx 1 worker, Connection: close" "$nginx_port" -H "Connection: close"; ngx_cl+=("$RPS")
+done
 
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
-echo "ratio lab/nginx, keep-alive:        $(ratio "${lab_ka:-0}" "${ngx_ka:-0}")"
-echo "ratio lab/nginx, Connection: close: $(ratio "${lab_cl:-0}" "${ngx_cl:-0}")"
+m_lab_ka=$(median "${lab_ka[@]}") m_ngx_ka=$(median "${ngx_ka[@]}")
+m_lab_cl=$(median "${lab_cl[@]}") m_ngx_cl=$(median "${ngx_cl[@]}")
+echo "# medians of $ROUNDS rounds (requests/s)"
+printf '%-18s %12s %12s %8s\n' "" "lab server" "nginx (1w)" "ratio"
+printf '%-18s %12s %12s %8s\n' "keep-alive" "$m_lab_ka" "$m_ngx_ka" "$(ratio "$m_lab_ka" "$m_ngx_ka")"
+printf '%-18s %12s %12s %8s\n' "Connection: close" "$m_lab_cl" "$m_ngx_cl" "$(ratio "$m_lab_cl" "$m_ngx_cl")"
 if [ -s "$work/server.err" ]; then
   echo "# the lab server logged:"; sed 's/^/#   /' "$work/server.err" | head -5
 fi
