@@ -5,6 +5,11 @@
 #   make test [L=NN-x]   run the end-to-end tests and print the scoreboard
 #   make demo [L=NN-x]   run a lesson's scripted demonstration (default 01)
 #   make clean           remove every binary and test report
+#   make trace [L=NN-x]  run a lesson's demo under strace and summarise it
+#   make live [L=NN-x]   the lesson in tmux panes (server + two clients)
+#   make check           the suite under ASan+UBSan, threaded lessons under
+#                        TSan, every server under valgrind memcheck
+#   make grade DIR=path  build a student's checkout, run these tests on it
 #
 # Every NN-name/*.c is one program; a lesson's *.h files are shared by the
 # programs of that lesson only. tests/tools/*.c are the test suite's helpers.
@@ -27,7 +32,7 @@ endif
 L    ?=
 DEMO ?= $(if $(L),$(L),01-blocking)
 
-.PHONY: all test demo clean $(LESSONS) FORCE
+.PHONY: all test demo trace live check grade clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
 
 # Rebuild everything when the compiler or the flags change (for example
@@ -52,6 +57,34 @@ test: $(if $(L),$(L) $(TOOLS),all)
 
 demo: $(DEMO)
 	@$(DEMO)/demo.sh
+
+trace: $(DEMO)
+	@tests/trace $(DEMO)
+
+live: $(DEMO)
+	@tests/live $(DEMO)
+
+# Lessons whose programs use threads get a ThreadSanitizer run as well.
+THREADED := $(filter 07-% 08-% 09-%,$(LESSONS))
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite --trace-children=yes
+
+check:
+	$(MAKE) --no-print-directory CC=clang SANITIZE=address,undefined test
+	$(MAKE) --no-print-directory CC=clang SANITIZE=thread test L="$(THREADED)"
+	command -v valgrind >/dev/null || { echo "check: valgrind is not installed (sudo apt-get install valgrind)"; exit 1; }
+	$(MAKE) --no-print-directory all
+	LAB_WAIT=60 LAB_WRAP="$(VALGRIND)" tests/run $(filter-out $(VALGRIND_SKIP),$(LESSONS))
+
+# Lessons that switch stacks by hand confuse valgrind's memcheck; they are
+# checked by ASan (with its fiber annotations) instead.
+VALGRIND_SKIP ?= 10-coroutines
+
+grade:
+	@test -n "$(DIR)" || { echo "usage: make grade DIR=path/to/a/checkout"; exit 2; }
+	$(MAKE) --no-print-directory -C $(DIR)
+	$(MAKE) --no-print-directory $(TOOLS)
+	@LAB_DIR=$(abspath $(DIR)) tests/run $(L)
 
 clean:
 	rm -f $(PROGRAMS) $(TOOLS) .build-flags
