@@ -129,6 +129,96 @@
 #define GREEN_MAX_EVENTS 256   /* events taken from epoll per wait */
 #define GREEN_FAIR_CALLS 16    /* socket calls in a row before a forced yield */
 
+/* --- the switch itself ----------------------------------------------------
+ *
+ * Three operations, two implementations. The default is ucontext. With
+ * -DGREEN_HAND_SWITCH on x86-64 a dozen lines of assembly do the same job
+ * without the signal-mask system call (bench.sh builds the server both
+ * ways to show what that call costs).
+ *   context_prepare(ctx, stack, size, entry)  the first switch to ctx runs
+ *                                             entry() on that stack
+ *   context_switch(save, load)                save the running registers in
+ *                                             save, resume those in load
+ */
+#if defined(GREEN_HAND_SWITCH) && defined(__x86_64__)
+
+/* A suspended context is just its stack pointer: the switch pushes the
+ * registers the x86-64 System V ABI says a function must preserve (rbx,
+ * rbp, r12-r15; the return address is already there), saves rsp, loads
+ * the other rsp and pops the other side's registers. Everything else is
+ * caller-saved, so the compiler has already saved it around the call.
+ * (The ABI also preserves the x87 control word and MXCSR; nothing in
+ * the lab changes them, so they are left alone.) */
+typedef struct {
+    void *sp;
+} green_context;
+
+void green_swap_stacks(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        "green_swap_stacks:\n"         /* rdi = save_sp, rsi = load_sp */
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq  %rsp, (%rdi)\n"
+        "    movq  %rsi, %rsp\n"
+        "    popq  %r15\n"
+        "    popq  %r14\n"
+        "    popq  %r13\n"
+        "    popq  %r12\n"
+        "    popq  %rbx\n"
+        "    popq  %rbp\n"
+        "    ret\n");
+
+static inline void context_switch(green_context *save, green_context *load)
+{
+    green_swap_stacks(&save->sp, load->sp);
+}
+
+/* context_prepare - lay out a new stack as if green_swap_stacks had
+ * been called from entry(): six zero registers, then entry's address
+ * for the `ret`, then a fake return address for entry (which never
+ * returns), keeping the 16-byte alignment the ABI expects at a call */
+static inline int context_prepare(green_context *ctx, void *stack, size_t size,
+                                  void (*entry)(void))
+{
+    uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+    void **frame = (void **)(top - 64);
+
+    memset(frame, 0, 64);
+    memcpy(&frame[6], &entry, sizeof entry);    /* the `ret` lands here */
+    ctx->sp = frame;
+    return 0;
+}
+
+#else /* ucontext: obsolescent, but the clearest */
+
+typedef ucontext_t green_context;
+
+static inline void context_switch(green_context *save, green_context *load)
+{
+    if (swapcontext(save, load) == -1)
+        abort();                /* only fails on a bad context: a bug */
+}
+
+/* context_prepare - getcontext fills in the signal mask and the
+ * registers, makecontext points the context at entry on the new stack */
+static inline int context_prepare(green_context *ctx, void *stack, size_t size,
+                                  void (*entry)(void))
+{
+    if (getcontext(ctx) == -1)
+        return -1;
+    ctx->uc_stack.ss_sp = stack;
+    ctx->uc_stack.ss_size = size;
+    ctx->uc_link = NULL;                /* entry never returns */
+    makecontext(ctx, entry, 0);
+    return 0;
+}
+
+#endif
+
 enum green_state {
     GREEN_READY,        /* in the run queue */
     GREEN_RUNNING,      /* on the CPU: sched.current */
@@ -140,7 +230,7 @@ enum green_state {
 
 /* struct green - one coroutine; lives at the top of its own stack mapping */
 struct green {
-    ucontext_t context;         /* registers saved while it is not running */
+    green_context context;      /* registers saved while it is not running */
     void (*fn)(void *);
     void *arg;
     enum green_state state;
@@ -166,7 +256,7 @@ struct green_fd {
 };
 
 static struct {
-    ucontext_t hub_context;     /* main's registers while a coroutine runs */
+    green_context hub_context;  /* main's registers while a coroutine runs */
     struct green *current;      /* the running coroutine; NULL in the hub */
     struct green *ready_head, *ready_tail;
     struct green *sleepers;     /* sorted by wake_at_ms, earliest first */
@@ -217,8 +307,7 @@ static inline void switch_to_hub(struct green *self, int ending)
 #else
     (void)ending;
 #endif
-    if (swapcontext(&self->context, &sched.hub_context) == -1)
-        abort();                /* only fails on a bad context: a bug */
+    context_switch(&self->context, &sched.hub_context);
 #ifdef GREEN_ASAN
     __sanitizer_finish_switch_fiber(self->asan_fake_stack, &sched.hub_stack_bottom,
                                     &sched.hub_stack_size);
@@ -233,8 +322,7 @@ static inline void hub_switch_to(struct green *g)
 #ifdef GREEN_ASAN
     __sanitizer_start_switch_fiber(&sched.hub_fake_stack, g->stack_bottom, g->stack_size);
 #endif
-    if (swapcontext(&sched.hub_context, &g->context) == -1)
-        abort();
+    context_switch(&sched.hub_context, &g->context);
 #ifdef GREEN_ASAN
     __sanitizer_finish_switch_fiber(sched.hub_fake_stack, NULL, NULL);
 #endif
@@ -296,20 +384,6 @@ static inline void free_mapping(struct green *g)
 
 /* --- spawn and join ---------------------------------------------------------- */
 
-/* prepare_context - a context that will start green_trampoline on g's
- * own stack (getcontext fills in the signal mask and the registers that
- * makecontext does not set) */
-static inline int prepare_context(struct green *g)
-{
-    if (getcontext(&g->context) == -1)
-        return -1;
-    g->context.uc_stack.ss_sp = g->stack_bottom;
-    g->context.uc_stack.ss_size = g->stack_size;
-    g->context.uc_link = NULL;          /* the trampoline never returns */
-    makecontext(&g->context, green_trampoline, 0);
-    return 0;
-}
-
 /* green_spawn - a new coroutine that will run fn(arg); it starts when the
  * spawner next parks or yields. NULL with errno set if no memory (mmap
  * fails with ENOMEM also when vm.max_map_count is reached). */
@@ -341,7 +415,7 @@ static inline struct green *green_spawn(void (*fn)(void *), void *arg)
     g->stack_bottom = base + sched.page_size;
     g->stack_size = (size_t)((char *)g - (char *)g->stack_bottom);
 
-    if (prepare_context(g) == -1) {
+    if (context_prepare(&g->context, g->stack_bottom, g->stack_size, green_trampoline) == -1) {
         int saved_errno = errno;
         munmap(base, size);
         errno = saved_errno;

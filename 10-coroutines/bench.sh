@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# bench.sh - what a coroutine costs: one switch, one idle connection, and
+# 10,000 connections served by one thread
+#
+#   1. ./switches: nanoseconds per switch for ucontext, for green_yield,
+#      and for threads and processes (pipe ping-pong on one CPU).
+#   2. For each server that is built - this lesson's coroutine server
+#      (built twice: with ucontext, as in the folder, and with the
+#      hand-written x86-64 switch of green.h, -DGREEN_HAND_SWITCH, into a
+#      temporary folder), 05-selectors' epoll server and 07-threads'
+#      thread-per-client server:
+#        idle: 10 active clients plus 10,000 idle connections (open, silent);
+#              resident memory per idle connection = (server RSS with them
+#              - RSS just after start) / 10,000
+#        busy: 10,000 connections all echoing 64-byte requests at once
+#      with the lab's load generator (tests/tools/load), which prints
+#      requests/s, latency percentiles, the server's CPU time per request
+#      and its resident memory (rss_kib).
+#
+# 10,000 connections need 10,000 descriptors in the server and in load:
+# the script raises the soft limit (ulimit -n) to what it needs, within the
+# hard limit. The load generator and the server share the machine's cores,
+# so the figures compare servers with each other, on this machine only.
+#
+# Usage: ./bench.sh                 (about a minute and a half)
+#        BENCH_SECS=10 BENCH_CONNS=5000 ./bench.sh
+# Figures are printed, never judged: the script fails only if a program
+# cannot run.
+set -u
+cd "$(dirname "$0")" || exit 1
+lab=$(cd .. && pwd)
+load=$lab/tests/tools/load
+secs=${BENCH_SECS:-5}
+conns=${BENCH_CONNS:-10000}
+[ -x ./server ] && [ -x ./switches ] && [ -x "$load" ] ||
+  { echo "bench: run 'make' first (needs ./server, ./switches and $load)" >&2; exit 1; }
+work=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM -- "-$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need=$((conns + 100))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+  echo "bench: $conns connections need $need descriptors; the hard limit (ulimit -Hn) is $hard" >&2
+  exit 1
+fi
+ulimit -n "$need"       # for load (and inherited by the servers)
+
+# rss_kib PID - resident memory of one process, KiB
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# start - start a server (command line in "$@") on port 0 in its own
+# process group; sets server_pid and port
+start() {
+  setsid "$@" -p 0 >"$work/out" 2>/dev/null </dev/null &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "bench: $* did not start" >&2; exit 1; }
+}
+
+# stop - SIGTERM the server's process group and wait for it
+stop() {
+  kill -TERM -- "-$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null
+  server_pid=""
+}
+
+# measure LABEL COMMAND... - the idle and the busy run for one server
+measure() {
+  local label=$1 base line rss per_conn
+  shift
+  start "$@"
+  base=$(rss_kib "$server_pid")
+  line=$("$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
+           --label "$label")
+  rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$line")
+  echo "idle: $line"
+  if [ -n "$rss" ]; then
+    per_conn=$(awk -v r="$rss" -v b="$base" -v n="$conns" 'BEGIN { printf "%.2f", (r - b) / n }')
+    echo "idle: $label resident memory: $base KiB at start, $rss KiB with $conns idle" \
+         "connections: $per_conn KiB per idle connection"
+  fi
+  stop
+  start "$@"
+  echo "busy: $("$load" -p "$port" -c "$conns" -s 64 -d "$secs" --pid "$server_pid" \
+                  --label "$label")"
+  stop
+}
+
+echo "== machine: $(nproc) cores, $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== 1. the cost of one switch"
+./switches -n 1000000
+echo
+echo "== 2. $conns connections in one process ($secs s per run, 64-byte requests)"
+measure 10-coroutines ./server
+if [ "$(uname -m)" = x86_64 ] &&
+   ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/server-hand-switch" server.c 2>/dev/null; then
+  measure 10-coroutines-hand-switch "$work/server-hand-switch"
+else
+  echo "(the hand-written switch needs x86-64 and a C compiler: skipped)"
+fi
+if [ -x ../05-selectors/server ]; then
+  measure 05-selectors-epoll ../05-selectors/server --backend epoll
+else
+  echo "(05-selectors/server is not built: skipped)"
+fi
+if [ -x ../07-threads/server ]; then
+  measure 07-threads ../07-threads/server
+else
+  echo "(07-threads/server is not built: skipped)"
+fi
