@@ -1,0 +1,357 @@
+#!/usr/bin/env bats
+# 05-selectors: the selector API (select, poll, epoll backends), the echo
+# server built on it, level- vs edge-triggered epoll, and the demos.
+
+load helpers
+
+L=05-selectors
+
+# --- helpers of this file -----------------------------------------------------
+
+# cpu_ticks PID - user + system CPU time of PID so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# count_lines FILE REGEX - how many lines of FILE match REGEX
+count_lines() { grep -cE -- "$2" "$1" || true; }
+
+# at_least N CMD... - true once CMD prints a number >= N
+at_least() { local n=$1; shift; [ "$("$@")" -ge "$n" ]; }
+
+# no_line FILE REGEX - fail if a line of FILE matches REGEX (usable
+# anywhere in a test, unlike `! grep`)
+no_line() { if grep -qE -- "$2" "$1"; then echo "# unexpected '$2' in $1" >&2; return 1; fi; }
+
+# start_server_many_fds ARGS... - the server with its descriptor limit
+# raised, so that thousands of connections test the server, not ulimit
+start_server_many_fds() {
+  start_server_cmd bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" -p 0 "$@"' \
+    "$LAB/$L/server" "$@"
+}
+
+# echo_suite ARGS... - the echo-upper contract against a server started
+# with ARGS: lines, UTF-8, 1 MiB binary with a half-close, 3-byte writes,
+# a reset and a garbage peer, and still serving afterwards
+echo_suite() {
+  start_server $L "$@"
+  run client $L <<<$'hello\n\nworld 42\n你好, MiXeD ü'
+  assert_success
+  assert_output $'HELLO\nWORLD 42\n你好, MIXED ü'
+  run peer echo -n 1048576 -c 1000
+  assert_success
+  assert_output "ok 1048576"
+  run peer echo -n 30000 -c 3
+  assert_success
+  assert_output "ok 30000"
+  run peer reset -s "half a message"
+  assert_success
+  run peer garbage -n 200000
+  assert_success
+  run client $L <<<"still here"
+  assert_output "STILL HERE"
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+# flood_suite ARGS... - a client that never reads is paused at the cap,
+# memory stays bounded, and another client is served meanwhile
+flood_suite() {
+  start_server $L "$@"
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  flood_pid=$BG_PID
+  wait_for_line "$SERVER_ERR" 'is not reading: [0-9]+ bytes owed, reading paused'
+  # Paused: the flood's bytes now pile up unread in the server's kernel.
+  wait_until "$LAB_WAIT" at_least 1 recv_queue_bytes "$SERVER_PORT"
+  run client $L <<<$'served while flooded\nsecond line'
+  assert_success
+  assert_output $'SERVED WHILE FLOODED\nSECOND LINE'
+  # Bounded: the cap is 256 KiB; far below what an unbounded buffer takes.
+  rss=$(server_rss_kib)
+  [ "$rss" -lt 200000 ]
+  kill -TERM -- "-$flood_pid"
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+# hold_suite N ARGS... - N connections at once, all registered, then a
+# new client is still served
+hold_suite() {
+  local n=$1; shift
+  start_server_many_fds "$@"
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -n "$n" -p "$SERVER_PORT"
+  hold_pid=$BG_PID hold_out=$BG_OUT
+  exec {feed}>"$fifo"
+  wait_for_line "$hold_out" "^holding $n\$" 60
+  wait_until 60 at_least "$n" count_lines "$SERVER_ERR" 'connection from'
+  run client $L <<<"one more"
+  assert_output "ONE MORE"
+  exec {feed}>&-
+  wait_exit "$hold_pid" 60
+  wait_until 60 at_least $((n + 1)) count_lines "$SERVER_ERR" '^server: closed'
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
+  start_server $L
+  run cat "$SERVER_OUT"
+  assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  [ "$SERVER_PORT" -gt 0 ]
+}
+
+@test "--help prints the usage on stdout and exits 0" {
+  run "$LAB/$L/server" --help
+  assert_success
+  assert_output --partial "Usage:"
+  assert_output --partial "--backend"
+  run "$LAB/$L/client" --help </dev/null
+  assert_success
+  assert_output --partial "Usage:"
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  run "$LAB/$L/server" --bogus
+  assert_failure 2
+  assert_output --partial "Usage:"
+  run "$LAB/$L/server" -p notaport
+  assert_failure 2
+  assert_output --partial "bad port"
+  run "$LAB/$L/server" --backend kqueue
+  assert_failure 2
+  assert_output --partial "unknown backend 'kqueue'"
+  run "$LAB/$L/server" --backend poll --edge
+  assert_failure 2
+  assert_output --partial "--edge needs the epoll backend"
+  run "$LAB/$L/client" -x </dev/null
+  assert_failure 2
+  assert_output --partial "Usage:"
+}
+
+@test "a port in use exits 1 naming bind and the cause" {
+  start_server $L
+  run "$LAB/$L/server" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+}
+
+@test "SIGTERM and SIGINT stop it with exit 0, also with clients connected" {
+  start_server $L
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+
+  for backend in select poll epoll; do
+    start_server $L --backend "$backend"
+    exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'half a line' >&$conn
+    wait_for_line "$SERVER_ERR" 'connection from'
+    kill -INT "$SERVER_PID"
+    wait_exit "$SERVER_PID"
+    exec {conn}>&-
+    [ "$EXIT_STATUS" -eq 0 ]
+    [ -z "$(group_processes "$SERVER_PID")" ]
+  done
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  start_server $L
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
+  assert_failure 1
+  assert_output --partial "Connection refused"
+}
+
+@test "the default backend is the best one: epoll, level-triggered" {
+  start_server $L
+  wait_for_line "$SERVER_ERR" '^server: backend epoll, level-triggered$'
+}
+
+@test "socat (an independent client) gets the same bytes back" {
+  start_server $L
+  run socat_send $'abc\ndef\n'
+  assert_success
+  assert_output $'ABC\nDEF'
+}
+
+# --- echo-upper and survival, on every backend --------------------------------
+
+@test "select backend: echo contract, 1 MiB binary, resets, garbage" {
+  echo_suite --backend select
+}
+
+@test "poll backend: echo contract, 1 MiB binary, resets, garbage" {
+  echo_suite --backend poll
+}
+
+@test "epoll backend: echo contract, 1 MiB binary, resets, garbage" {
+  echo_suite --backend epoll
+}
+
+@test "epoll --edge: echo contract, 1 MiB binary, resets, garbage" {
+  echo_suite --edge
+}
+
+@test "select backend: a client that never reads is paused, others are served" {
+  flood_suite --backend select
+}
+
+@test "poll backend: a client that never reads is paused, others are served" {
+  flood_suite --backend poll
+}
+
+@test "epoll backend: a client that never reads is paused, others are served" {
+  flood_suite --backend epoll
+}
+
+@test "epoll --edge: a client that never reads is paused, others are served" {
+  flood_suite --edge
+}
+
+@test "epoll --edge: a paused client resumes and gets every byte (1 MiB in 1 write)" {
+  # The reply outgrows the cap while peer is still writing: reading
+  # pauses, and must resume with no new edge from the client.
+  start_server $L --edge
+  run peer echo -n 1048576 -c 1048576
+  assert_success
+  assert_output "ok 1048576"
+}
+
+@test "poll backend holds 2,000 connections at once and still serves" {
+  hold_suite 2000 --backend poll
+}
+
+@test "epoll backend holds 2,000 connections at once and still serves" {
+  hold_suite 2000 --backend epoll
+}
+
+@test "epoll --edge holds 2,000 connections at once and still serves" {
+  hold_suite 2000 --edge
+}
+
+@test "select backend refuses descriptors >= FD_SETSIZE, serves the rest" {
+  start_server_many_fds --backend select
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -n 1100 -p "$SERVER_PORT"
+  hold_pid=$BG_PID hold_out=$BG_OUT
+  exec {feed}>"$fifo"
+  wait_for_line "$hold_out" '^holding 1100$' 60
+  wait_for_line "$SERVER_ERR" 'refused 127\.0\.0\.1:[0-9]+: fd 1024 is beyond what select can watch \(FD_SETSIZE 1024\)' 60
+  kill -0 "$SERVER_PID"
+  exec {feed}>&-
+  wait_exit "$hold_pid" 60
+  # Once the held connections are gone, descriptors are low again.
+  wait_until 60 at_least 1000 count_lines "$SERVER_ERR" '^server: closed'
+  run client $L <<<"after the crowd"
+  assert_output "AFTER THE CROWD"
+}
+
+@test "out of descriptors (EMFILE): no spin, service resumes when they free up" {
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_server_cmd bash -c "ulimit -n 64; exec '$LAB/$L/server' -p 0"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -n 100 -p "$SERVER_PORT"
+  hold_pid=$BG_PID hold_out=$BG_OUT
+  exec {feed}>"$fifo"
+  wait_for_line "$hold_out" '^holding 100$'
+  wait_for_line "$SERVER_ERR" 'accept \(new connections wait until a descriptor frees up\): Too many open files'
+  # Paused, the server retries once a second: it must sleep in between,
+  # not spin. Between two retries it uses far less than the elapsed time.
+  n=$(count_lines "$SERVER_ERR" 'Too many open files')
+  t0=$(cpu_ticks "$SERVER_PID") w0=$(date +%s%N)
+  wait_until "$LAB_WAIT" at_least $((n + 2)) count_lines "$SERVER_ERR" 'Too many open files'
+  t1=$(cpu_ticks "$SERVER_PID") w1=$(date +%s%N)
+  wall_ticks=$(( (w1 - w0) / 10000000 ))   # 100 ticks per second
+  [ $(( t1 - t0 )) -lt $(( wall_ticks / 2 )) ]
+  kill -0 "$SERVER_PID"
+  # The held connections leave: the queued ones are accepted, then ours.
+  exec {feed}>&-
+  wait_exit "$hold_pid"
+  run client $L <<<"back in service"
+  assert_success
+  assert_output "BACK IN SERVICE"
+}
+
+# --- the lesson's point -----------------------------------------------------
+
+@test "one process, one thread, many clients answered at once (each backend)" {
+  for args in "--backend select" "--backend poll" "--backend epoll" "--edge"; do
+    # shellcheck disable=SC2086
+    start_server $L $args
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    printf 'two\n' >&$c2
+    read -r -t "$LAB_WAIT" r2 <&$c2
+    read -r -t "$LAB_WAIT" r1 <&$c1
+    [ "$r1" = "ONE" ] && [ "$r2" = "TWO" ]
+    # client 1 is still connected and client 2 was answered: no second
+    # thread or process did it
+    [ "$(ls "/proc/$SERVER_PID/task" | wc -l)" -eq 1 ]
+    printf 'again\n' >&$c1
+    read -r -t "$LAB_WAIT" r1 <&$c1
+    [ "$r1" = "AGAIN" ]
+    exec {c1}>&- {c2}>&-
+    stop_server
+  done
+}
+
+# strace_server ARGS... - start the server under strace, recording the
+# calls named in $TRACE into $BATS_TEST_TMPDIR/trace
+strace_server() {
+  command -v strace >/dev/null || skip "strace is not installed"
+  start_server_cmd strace -qq -o "$BATS_TEST_TMPDIR/trace" -e trace="$TRACE" \
+    "$LAB/$L/server" -p 0 "$@"
+  wait_for_line "$SERVER_ERR" '^server: backend'
+}
+
+@test "--backend really changes the system call that waits" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+  TRACE=select,pselect6,poll,ppoll,epoll_wait,epoll_pwait
+  for backend in select poll epoll; do
+    strace_server --backend "$backend"
+    run client $L <<<"traced"
+    assert_output "TRACED"
+    stop_server
+    case $backend in
+      select) grep -qE '^p?select6?\(' "$BATS_TEST_TMPDIR/trace"
+              no_line "$BATS_TEST_TMPDIR/trace" '^(poll|epoll_wait)\(' ;;
+      poll)   grep -qE '^poll\(' "$BATS_TEST_TMPDIR/trace"
+              no_line "$BATS_TEST_TMPDIR/trace" '^(p?select6?|epoll_wait)\(' ;;
+      epoll)  grep -qE '^epoll_wait\(' "$BATS_TEST_TMPDIR/trace"
+              no_line "$BATS_TEST_TMPDIR/trace" '^(p?select6?|poll)\(' ;;
+    esac
+  done
+}
+
+@test "level: one recv per message; edge: recv until EAGAIN, EPOLLET set" {
+  command -v strace >/dev/null || skip "strace is not installed"
+  strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+  TRACE=recvfrom,epoll_ctl
+  for mode in level edge; do
+    if [ $mode = edge ]; then strace_server --edge; else strace_server; fi
+    # One line at a time, each answered before the next is sent, so every
+    # message arrives in a wake-up of its own.
+    exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    for i in 1 2 3 4 5; do
+      printf 'message %s\n' "$i" >&$conn
+      read -r -t "$LAB_WAIT" reply <&$conn
+      [ "$reply" = "MESSAGE $i" ]
+    done
+    exec {conn}>&-
+    wait_for_line "$SERVER_ERR" '^server: closed'
+    stop_server
+    trace="$BATS_TEST_TMPDIR/trace"
+    data=$(count_lines "$trace" '^recvfrom\(.*= [1-9]')
+    again=$(count_lines "$trace" '^recvfrom\(.*EAGAIN')
+    [ "$data" -eq 5 ]
+    if [ $mode = level ]; then
+      [ "$again" -eq 0 ]
+      no_line "$trace" EPOLLET
+    else
+      [ "$again" -ge 5 ]                  # one EAGAIN closes each wake-up
+      grep -q 'EPOLL_CTL_ADD.*EPOLLIN|EPOLLET' "$trace"
+    fi
+  done
+}
