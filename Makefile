@@ -10,6 +10,8 @@
 #   make check           the suite under ASan+UBSan, threaded lessons under
 #                        TSan, every server under valgrind memcheck
 #   make grade DIR=path  build a student's checkout, run these tests on it
+#   make bench           every server design measured side by side
+#                        (BENCH_QUICK=1: about a minute); make plot: charts
 #
 # Every NN-name/*.c is one program; a lesson's *.h files are shared by the
 # programs of that lesson only. tests/tools/*.c are the test suite's helpers.
@@ -32,7 +34,7 @@ endif
 L    ?=
 DEMO ?= $(if $(L),$(L),01-blocking)
 
-.PHONY: all test demo trace live check grade clean $(LESSONS) FORCE
+.PHONY: all test demo trace live check grade bench plot clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
 
 # Rebuild everything when the compiler or the flags change (for example
@@ -79,6 +81,12 @@ check:
 # Lessons that switch stacks by hand confuse valgrind's memcheck; they are
 # checked by ASan (with its fiber annotations) instead.
 VALGRIND_SKIP ?= 10-coroutines
+
+bench: all
+	@bench/run
+
+plot:
+	@bench/plot
 
 grade:
 	@test -n "$(DIR)" || { echo "usage: make grade DIR=path/to/a/checkout"; exit 2; }
