@@ -762,7 +762,12 @@ int main(int argc, char *argv[])
     if (use_lock) {
         /* The lock file is created once and never replaced or removed:
          * removing it while a buyer waits on it would let the next buyer
-         * lock a new file and enter beside the first. */
+         * lock a new file and enter beside the first. Every buyer inherits
+         * this descriptor; that is fine for fcntl() locks, which belong to
+         * a process, but a flock() through it would be ONE lock shared by
+         * all the buyers (flock locks belong to the open file description
+         * the children inherit), so with flock each buyer must open the
+         * file itself. */
         snprintf(lock_path, sizeof lock_path, "%s.lock", office.data_path);
         office.lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (office.lock_fd == -1)

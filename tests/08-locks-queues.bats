@@ -514,3 +514,20 @@ get() -> (100, '222')"
   run demo ipc_queue --via carrier-pigeon
   assert_failure 2
 }
+
+@test "a low descriptor limit (ulimit -n 16) does not stop 50 buyers: each has its own process" {
+  start_server_cmd bash -c "ulimit -n 16; exec '$LAB/$L/server' -p 0 -f '$DATA' -t 5 --delay 0"
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 50
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 50$'
+  wait_count "$SERVER_ERR" 'connection from' 50
+  # The parent closes its copy of every connection after fork(), so it
+  # never holds more than a handful of descriptors.
+  [ "$(ls /proc/"$SERVER_PID"/fd | wc -l)" -lt 16 ]
+  run client $L -n 5
+  assert_success
+  assert_line "bought 5 of 5"
+  [ "$(count 'Too many open files' "$SERVER_ERR")" -eq 0 ]
+  exec {feed}>&-
+}
