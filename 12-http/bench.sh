@@ -6,7 +6,9 @@
 # "Connection: close" (a new TCP connection for every request). Prints
 # wrk's requests per second and latency for each, and the ratio of this
 # server to nginx. It never fails on a number: figures depend on the
-# machine and on what else runs on it.
+# machine and on what else runs on it. Beside requests per second it
+# prints each server's CPU time per request (from /proc/PID/stat), which
+# other load on a shared machine disturbs much less.
 #
 # nginx gets a minimal configuration in a temporary folder: one worker
 # process, access log off (this server runs with -q, which logs errors
@@ -89,18 +91,37 @@ done
 [ -n "$(ss -Htln "( sport = :$nginx_port )")" ] ||
   { echo "bench: nginx did not start" >&2; cat "$work/nginx.stderr" "$work/nginx-error.log" >&2; exit 1; }
 
-# measure NAME PORT [WRK ARGS...] - one wrk run; prints a line, sets RPS
+# cpu_ticks PID - user + system CPU time of PID and its children, in ticks
+# (for nginx: the master and its worker)
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$1" $(pgrep -P "$1"); do
+    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) && total=$(( total + t ))
+  done
+  echo "$total"
+}
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+
+# measure NAME PORT PID [WRK ARGS...] - one wrk run; prints a line with the
+# server's CPU time per request (a figure that other load on the machine
+# disturbs much less than requests per second); sets RPS and CPU
 measure() {
-  local name=$1 port=$2; shift 2
-  local out
+  local name=$1 port=$2 pid=$3; shift 3
+  local out before after requests
+  before=$(cpu_ticks "$pid")
   out=$(wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency "$@" \
         "http://127.0.0.1:$port/index.html" 2>&1)
+  after=$(cpu_ticks "$pid")
   RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+  CPU=$(awk -v t=$(( (after - before) * TICK_US )) -v n="${requests:-0}" \
+        'BEGIN { if (n > 0) printf "%.1f", t / n; else print "?" }')
   local p50 p99 errs
   p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   errs=$(awk '/Socket errors|Non-2xx/ { $1 = $1; printf "%s; ", $0 }' <<<"$out")
-  printf '%-34s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "${RPS:-?}" "$p50" "$p99" "${errs:-no errors}"
+  printf '%-34s %7s req/s  p50 %-8s p99 %-8s server CPU %5s us/req  %s\n' \
+    "$name" "${RPS:-?}" "$p50" "$p99" "$CPU" "${errs:-no errors}"
 }
 
 echo "# $(nproc) cores, $(uname -r), wrk -t$THREADS -c$CONNS -d${DURATION}s, file $(stat -c %s www/index.html) bytes, $ROUNDS rounds"
@@ -108,23 +129,30 @@ echo "# lab server on :$lab_port, nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') (1 
 
 # The four runs take turns, round after round, so that a burst of other
 # work on the machine hits both servers alike; the medians are compared.
-lab_ka=() ngx_ka=() lab_cl=() ngx_cl=()
+lab_ka=() ngx_ka=() lab_cl=() ngx_cl=() cpu_lab_ka=() cpu_ngx_ka=() cpu_lab_cl=() cpu_ngx_cl=()
 for round in $(seq "$ROUNDS"); do
   echo "# round $round"
-  measure "lab server, keep-alive" "$lab_port";  lab_ka+=("$RPS")
-  measure "nginx 1 worker, keep-alive" "$nginx_port"; ngx_ka+=("$RPS")
-  measure "lab server, Connection: close" "$lab_port" -H "Connection: close"; lab_cl+=("$RPS")
-  measure "nginx 1 worker, Connection: close" "$nginx_port" -H "Connection: close"; ngx_cl+=("$RPS")
+  measure "lab server, keep-alive" "$lab_port" "$server_pid"
+  lab_ka+=("$RPS") cpu_lab_ka+=("$CPU")
+  measure "nginx 1 worker, keep-alive" "$nginx_port" "$nginx_pid"
+  ngx_ka+=("$RPS") cpu_ngx_ka+=("$CPU")
+  measure "lab server, Connection: close" "$lab_port" "$server_pid" -H "Connection: close"
+  lab_cl+=("$RPS") cpu_lab_cl+=("$CPU")
+  measure "nginx 1 worker, Connection: close" "$nginx_port" "$nginx_pid" -H "Connection: close"
+  ngx_cl+=("$RPS") cpu_ngx_cl+=("$CPU")
 done
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
-m_lab_ka=$(median "${lab_ka[@]}") m_ngx_ka=$(median "${ngx_ka[@]}")
-m_lab_cl=$(median "${lab_cl[@]}") m_ngx_cl=$(median "${ngx_cl[@]}")
-echo "# medians of $ROUNDS rounds (requests/s)"
-printf '%-18s %12s %12s %8s\n' "" "lab server" "nginx (1w)" "ratio"
-printf '%-18s %12s %12s %8s\n' "keep-alive" "$m_lab_ka" "$m_ngx_ka" "$(ratio "$m_lab_ka" "$m_ngx_ka")"
-printf '%-18s %12s %12s %8s\n' "Connection: close" "$m_lab_cl" "$m_ngx_cl" "$(ratio "$m_lab_cl" "$m_ngx_cl")"
+row() {  # row LABEL LAB_RPS[] NGINX_RPS[] LAB_CPU[] NGINX_CPU[] (medians)
+  printf '%-18s %9s %9s %6s   %9s %9s %6s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4" "$5" "$(ratio "$4" "$5")"
+}
+echo "# medians of $ROUNDS rounds"
+printf '%-18s %9s %9s %6s   %9s %9s %6s\n' "" "lab req/s" "nginx" "ratio" "lab us/req" "nginx" "ratio"
+row "keep-alive" "$(median "${lab_ka[@]}")" "$(median "${ngx_ka[@]}")" \
+    "$(median "${cpu_lab_ka[@]}")" "$(median "${cpu_ngx_ka[@]}")"
+row "Connection: close" "$(median "${lab_cl[@]}")" "$(median "${ngx_cl[@]}")" \
+    "$(median "${cpu_lab_cl[@]}")" "$(median "${cpu_ngx_cl[@]}")"
 if [ -s "$work/server.err" ]; then
   echo "# the lab server logged:"; sed 's/^/#   /' "$work/server.err" | head -5
 fi
