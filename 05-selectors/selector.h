@@ -429,7 +429,7 @@ static const struct sel_backend *const sel_backends[] = {
 #define SEL_INITIAL_CAPACITY 64
 
 /* sel_free - release everything sel_new made (not the registered fds) */
-static void sel_free(struct selector *sel)
+static inline void sel_free(struct selector *sel)
 {
     if (sel == NULL)
         return;
@@ -443,7 +443,7 @@ static void sel_free(struct selector *sel)
 /* sel_new - a selector on the named backend ("select", "poll", "epoll"),
  * or the best one for NULL; flags: SEL_EDGE (epoll only). NULL with
  * errno EINVAL for an unknown name or SEL_EDGE on another backend. */
-static struct selector *sel_new(const char *backend_name, int flags)
+static inline struct selector *sel_new(const char *backend_name, int flags)
 {
     const struct sel_backend *backend = NULL;
     struct selector *sel;
@@ -501,7 +501,7 @@ static int sel_grow(struct selector *sel, int fd)
 }
 
 /* sel_get_key - the registration of fd, or NULL if fd is not registered */
-static struct sel_key *sel_get_key(struct selector *sel, int fd)
+static inline struct sel_key *sel_get_key(struct selector *sel, int fd)
 {
     if (fd < 0 || fd >= sel->capacity || sel->keys[fd].events == 0)
         return NULL;
@@ -511,7 +511,7 @@ static struct sel_key *sel_get_key(struct selector *sel, int fd)
 /* sel_register - watch fd for events (non-zero), calling callback(data).
  * Errors: EEXIST already registered, EINVAL no events, ERANGE fd beyond
  * what the backend can watch (select: FD_SETSIZE). */
-static int sel_register(struct selector *sel, int fd, int events,
+static inline int sel_register(struct selector *sel, int fd, int events,
                         sel_callback *callback, void *data)
 {
     struct sel_key *key;
@@ -545,7 +545,7 @@ static int sel_register(struct selector *sel, int fd, int events,
 
 /* sel_modify - change the events fd waits for (non-zero); the kernel is
  * asked only when they change, since with epoll each change is a syscall */
-static int sel_modify(struct selector *sel, int fd, int events)
+static inline int sel_modify(struct selector *sel, int fd, int events)
 {
     struct sel_key *key = sel_get_key(sel, fd);
 
@@ -562,7 +562,7 @@ static int sel_modify(struct selector *sel, int fd, int events)
 }
 
 /* sel_unregister - stop watching fd (call it before close(fd)) */
-static int sel_unregister(struct selector *sel, int fd)
+static inline int sel_unregister(struct selector *sel, int fd)
 {
     struct sel_key *key = sel_get_key(sel, fd);
 
@@ -584,7 +584,7 @@ static int sel_unregister(struct selector *sel, int fd)
  * error. A fired entry may be stale by the time it is dispatched (an
  * earlier callback unregistered or even reused that fd): look the key up
  * again with sel_get_key and keep only the events it still wants. */
-static int sel_select(struct selector *sel, int timeout_ms)
+static inline int sel_select(struct selector *sel, int timeout_ms)
 {
     int ready_count = sel->backend->wait(sel, timeout_ms);
 
@@ -594,7 +594,7 @@ static int sel_select(struct selector *sel, int timeout_ms)
 }
 
 /* sel_backend_name - "select", "poll" or "epoll" */
-static const char *sel_backend_name(const struct selector *sel)
+static inline const char *sel_backend_name(const struct selector *sel)
 {
     return sel->backend->name;
 }

@@ -356,3 +356,34 @@ strace_server() {
     fi
   done
 }
+
+# --- the demos ----------------------------------------------------------------
+
+@test "edge_level: level wakes every time, edge once per arrival" {
+  run "$LAB/$L/edge_level"
+  assert_success
+  assert_line --regexp '^    select \(level-triggered\): +ready in 5 of 5 waits$'
+  assert_line --regexp '^    poll \(level-triggered\): +ready in 5 of 5 waits$'
+  assert_line --regexp '^    epoll \(level-triggered\): +ready in 5 of 5 waits$'
+  assert_line --regexp '^    epoll EPOLLET \(edge-triggered\): +ready in 1 of 5 waits$'
+  assert_line --regexp '^    level-triggered: +9 wake-ups, 36 bytes read,  0 left unread$'
+  assert_line --regexp '^    edge-triggered: +3 wake-ups, 15 bytes read, 21 left unread$'
+  assert_line --regexp '^    edge-triggered, read until EAGAIN: +3 wake-ups, 36 bytes read,  0 left unread$'
+  run "$LAB/$L/edge_level" -r 0
+  assert_failure 2
+}
+
+@test "aio: io_uring completes a recv and two sleeps; POSIX AIO uses a thread" {
+  run timeout -k 2 20 "$LAB/$L/aio"
+  if [ "$status" -eq 1 ] && [[ "$output" == *"io_uring is not available"* ]]; then
+    skip "io_uring is disabled on this machine"
+  fi
+  assert_success
+  assert_line --partial 'completed: recv, 24 bytes, already in our buffer: "hello from the other end"'
+  assert_line --partial 'completed: sleep(1) number 1 (timer expired)'
+  assert_line --partial 'completed: sleep(1) number 2 (timer expired)'
+  run timeout -k 2 20 "$LAB/$L/aio" --posix
+  assert_success
+  assert_line --partial 'threads in this process while it runs: 2'
+  assert_line --partial 'completed: 24 bytes, in our buffer: "hello from the other end"'
+}
