@@ -1,0 +1,378 @@
+/* server.c - a forking echo-upper server: one child process per client
+ *
+ * Lesson 01's server served one client at a time because one process can
+ * only sleep in one recv(). Here the parent does nothing but the
+ * connection loop: accept() a client, fork() a child, go back to accept().
+ * The child is a copy of the parent; it runs the communication loop for
+ * its one client and exits. Each client gets its own process, so a client
+ * that never sends, never reads, resets or floods stalls only its own
+ * child. This is the seeds' Process(target=talk, args=(conn,)) per
+ * connection, and socketserver's ForkingTCPServer underneath.
+ *
+ * Three duties come with children, and this file shows each one:
+ *   - reaping: a child that exits stays a zombie until its parent calls
+ *     waitpid(); the SIGCHLD handler reaps every child that has ended;
+ *   - descriptors: after fork() both processes hold both sockets; the child
+ *     closes the listening socket and the parent closes the connection;
+ *   - ending them: on SIGINT/SIGTERM the parent sends SIGTERM to every
+ *     child it still has, waits for them, then exits 0.
+ * It also keeps at most MAX children at once: at the limit it stops
+ * calling accept() until one ends, and new clients wait in the backlog.
+ *
+ * Usage: ./server [-H ADDR] [-p PORT] [-m MAX]
+ *        (defaults: 127.0.0.1, 9006, 1024 children at most)
+ *
+ * See also: socketserver.c (the same server in socketserver's shape),
+ * client.c, the demos (join, isolation, lifecycle, zombie, orphan,
+ * daemon), NOTES.md.
+ * Seeds: 004 (a process per connection; zombies), 003 (connection loop
+ * and communication loop).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "echo_server.h"
+
+#include <getopt.h>
+#include <sys/wait.h>
+
+#define DEFAULT_PORT "9006"
+#define DEFAULT_MAX_CHILDREN 1024
+#define STOP_GRACE_MS 800       /* then SIGKILL: the contract says exit within 1 s */
+
+/* The children still running, so that we can end them on SIGTERM. The
+ * SIGCHLD handler removes entries and the main program adds them; the
+ * main program touches the table only with SIGCHLD blocked, so the two
+ * never meet halfway through an update. A free slot holds 0. */
+static pid_t *children;
+static long max_children = DEFAULT_MAX_CHILDREN;
+static volatile sig_atomic_t live_children = 0;
+
+static volatile sig_atomic_t listen_fd_for_signal = -1;
+static volatile sig_atomic_t conn_fd_for_signal = -1;
+
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: %s [-H ADDR] [-p PORT] [-m MAX]\n"
+            "  -H ADDR   address to listen on (default 127.0.0.1)\n"
+            "  -p PORT   port to listen on, 0 = any free port (default %s)\n"
+            "  -m MAX    at most MAX child processes at once (default %d)\n"
+            "  -h, --help  show this help\n",
+            prog_name, DEFAULT_PORT, DEFAULT_MAX_CHILDREN);
+    exit(status);
+}
+
+/* forget_child - free the table slot of pid (called with SIGCHLD blocked
+ * or from the SIGCHLD handler itself) */
+static void forget_child(pid_t pid)
+{
+    for (long i = 0; i < max_children; i++) {
+        if (children[i] == pid) {
+            children[i] = 0;
+            live_children--;
+            return;
+        }
+    }
+}
+
+/* remember_child - put pid in a free slot (called with SIGCHLD blocked;
+ * the caller has checked there is room) */
+static void remember_child(pid_t pid)
+{
+    for (long i = 0; i < max_children; i++) {
+        if (children[i] == 0) {
+            children[i] = pid;
+            live_children++;
+            return;
+        }
+    }
+}
+
+/* on_sigchld - reap every child that has ended
+ *
+ * Signals do not queue: ten children ending together may raise one
+ * SIGCHLD. So the handler loops until waitpid() says nobody else is
+ * waiting (0) or there are no children (-1, ECHILD). WNOHANG keeps it
+ * from sleeping inside a handler. waitpid() changes errno, which the code
+ * we interrupted may be about to read, so errno is saved and restored. */
+static void on_sigchld(int signo)
+{
+    int saved_errno = errno;
+    pid_t pid;
+
+    (void)signo;
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+        forget_child(pid);
+    errno = saved_errno;
+}
+
+/* on_stop_signal - SIGINT/SIGTERM handler (parent and children): set the
+ * flag, and shutdown() the socket this process may be asleep on, so that
+ * a blocked accept() or recv() returns at once (shutdown() is
+ * async-signal-safe) */
+static void on_stop_signal(int signo)
+{
+    int saved_errno = errno;
+
+    (void)signo;
+    stop_requested = 1;
+    if (listen_fd_for_signal >= 0)
+        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    if (conn_fd_for_signal >= 0)
+        shutdown(conn_fd_for_signal, SHUT_RDWR);
+    errno = saved_errno;
+}
+
+/* install_signals - stop on SIGINT/SIGTERM, reap on SIGCHLD, never die of
+ * SIGPIPE */
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = 0;        /* no SA_RESTART: let blocked calls see EINTR */
+    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
+        die("sigaction");
+
+    /* SA_RESTART: a child ending must not make accept() fail with EINTR.
+     * SA_NOCLDSTOP: we care about children that end, not ones stopped. */
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) == -1)
+        die("sigaction");
+
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    if (sigaction(SIGPIPE, &sa, NULL) == -1)
+        die("sigaction");
+
+    /* The signal mask survives fork() and exec(): whoever started us may
+     * have left SIGCHLD blocked, and then no child would ever be reaped. */
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGCHLD);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    if (sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL) == -1)
+        die("sigprocmask");
+}
+
+/* block_sigchld - block SIGCHLD; old (if not NULL) gets the mask before */
+static void block_sigchld(sigset_t *old)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, old) == -1)
+        die("sigprocmask");
+}
+
+/* restore_mask - put back the signal mask block_sigchld() saved */
+static void restore_mask(const sigset_t *old)
+{
+    if (sigprocmask(SIG_SETMASK, old, NULL) == -1)
+        die("sigprocmask");
+}
+
+/* wait_for_free_slot - while max_children are running, sleep until one
+ * ends (or a stop signal comes). Testing the count and then sleeping
+ * must be one step, or a SIGCHLD arriving in between would be missed and
+ * we would sleep forever: sigsuspend() unblocks SIGCHLD and sleeps
+ * atomically. */
+static void wait_for_free_slot(void)
+{
+    sigset_t old_mask;
+
+    block_sigchld(&old_mask);
+    if (live_children >= max_children && !stop_requested)
+        note("%ld children running: new clients wait in the backlog", max_children);
+    while (live_children >= max_children && !stop_requested)
+        sigsuspend(&old_mask);
+    restore_mask(&old_mask);
+}
+
+/* serve_client - the communication loop, run in the child: recv,
+ * upper-case, send back, until the client half-closes or fails */
+static void serve_client(int conn_fd, const char *peer)
+{
+    char buf[BUF_SIZE];
+    unsigned long long total = 0;
+
+    while (!stop_requested) {
+        ssize_t n = recv(conn_fd, buf, sizeof buf, 0);
+
+        if (n == 0)                         /* end of file: the client is done */
+            break;
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            if (!stop_requested)
+                warn("recv from %s", peer);
+            return;
+        }
+        upper_bytes(buf, (size_t)n);
+        if (send_all(conn_fd, buf, (size_t)n) == -1) {
+            if (!stop_requested)
+                warn("send to %s", peer);
+            return;
+        }
+        total += (unsigned long long)n;
+    }
+    note("closed %s (%llu bytes)", peer, total);
+}
+
+/* run_child - the child's whole life: it never returns */
+static void run_child(int listen_fd, int conn_fd, const char *peer)
+{
+    static char name[32];
+
+    snprintf(name, sizeof name, "server[%ld]", (long)getpid());
+    prog_name = name;
+
+    /* The child only talks to its client. It closes its copy of the
+     * listening socket: it will never accept(), and a copy left open
+     * would keep the port listening after the parent has gone. */
+    listen_fd_for_signal = -1;
+    close(listen_fd);
+    conn_fd_for_signal = conn_fd;
+
+    serve_client(conn_fd, peer);
+    close(conn_fd);
+    /* _exit, not exit: the child must not flush stdio buffers it copied
+     * from the parent, or run the parent's atexit handlers. */
+    _exit(0);
+}
+
+/* fork_child - hand conn_fd to a new child process; the parent goes on */
+static void fork_child(int listen_fd, int conn_fd, const char *peer)
+{
+    sigset_t old_mask;
+    pid_t pid;
+
+    /* SIGCHLD stays blocked from fork() until the pid is in the table:
+     * a child that ends at once must not be reaped before it is added. */
+    block_sigchld(&old_mask);
+    pid = fork();
+    if (pid == -1) {
+        /* EAGAIN (a process limit) or ENOMEM: this client is lost, the
+         * server is not; pause so that a flood of clients cannot make us
+         * spin on a limit that needs time to lift. */
+        warn("fork for %s", peer);
+        restore_mask(&old_mask);
+        close(conn_fd);
+        pause_briefly(100);
+        return;
+    }
+    if (pid == 0) {
+        restore_mask(&old_mask);            /* the mask is inherited too */
+        run_child(listen_fd, conn_fd, peer);
+    }
+    remember_child(pid);
+    restore_mask(&old_mask);
+
+    /* The parent closes its copy of the connection: the child has its
+     * own. Kept open here, the client would never see end of file when
+     * the child closes, and the parent would run out of descriptors. */
+    close(conn_fd);
+    note("connection from %s, served by child %ld", peer, (long)pid);
+}
+
+/* end_children - SIGTERM every child, reap them all; SIGKILL any child
+ * still there after STOP_GRACE_MS */
+static void end_children(void)
+{
+    long ended = live_children, waited_ms = 0;
+    pid_t pid;
+
+    block_sigchld(NULL);         /* from here on we reap ourselves */
+    for (long i = 0; i < max_children; i++)
+        if (children[i] != 0)
+            kill(children[i], SIGTERM);
+    while ((pid = waitpid(-1, NULL, WNOHANG)) != -1) {
+        if (pid > 0) {
+            forget_child(pid);
+            continue;
+        }
+        if (waited_ms == STOP_GRACE_MS) {
+            for (long i = 0; i < max_children; i++)
+                if (children[i] != 0)
+                    kill(children[i], SIGKILL);
+        }
+        pause_briefly(10);
+        waited_ms += 10;
+    }
+    if (ended > 0)
+        note("ended %ld child process%s", ended, ended == 1 ? "" : "es");
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
+    int opt, listen_fd, last_errno = 0;
+    char *end;
+
+    while ((opt = getopt_long(argc, argv, "H:p:m:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'H': host = optarg; break;
+        case 'p': port = optarg; break;
+        case 'm':
+            max_children = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || max_children < 1 || max_children > 100000) {
+                fprintf(stderr, "%s: bad -m '%s' (1 to 100000)\n", prog_name, optarg);
+                usage(stderr, 2);
+            }
+            break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);          /* getopt printed the reason */
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
+    }
+    check_port(port, usage);
+
+    children = calloc((size_t)max_children, sizeof *children);
+    if (children == NULL)
+        die("calloc");
+    install_signals();
+    listen_fd = open_listener(host, port);
+    listen_fd_for_signal = listen_fd;
+    print_ready_line(listen_fd);
+
+    while (!stop_requested) {               /* the connection loop */
+        struct sockaddr_storage peer_addr;
+        socklen_t peer_len = sizeof peer_addr;
+        char peer[ADDR_LEN];
+        int conn_fd;
+
+        wait_for_free_slot();
+        if (stop_requested)
+            break;
+        conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
+        if (conn_fd == -1) {
+            if (stop_requested || errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != last_errno)        /* one line per spell, not a flood */
+                warn("accept");
+            last_errno = errno;
+            if (accept_trouble(errno))
+                pause_briefly(100);         /* out of descriptors: do not spin */
+            continue;
+        }
+        last_errno = 0;
+        format_addr((struct sockaddr *)&peer_addr, peer_len, peer, sizeof peer);
+        fork_child(listen_fd, conn_fd, peer);
+    }
+
+    note("stopping");
+    close(listen_fd);
+    end_children();
+    free(children);
+    return 0;
+}

@@ -1,0 +1,329 @@
+#!/usr/bin/env bats
+# 06-processes: the forking echo-upper server (server.c), the same server in
+# socketserver's shape (socketserver.c), the client, and the demos.
+
+load helpers
+
+L=06-processes
+SERVERS="server socketserver"
+
+# start_prog PROG [ARGS...] - start $L/PROG on port 0 and wait for it
+start_prog() {
+  local prog=$1; shift
+  start_server_cmd "$LAB/$L/$prog" -p 0 "$@"
+}
+
+# children PID - pids of the live (not zombie) children of PID
+children() { ps -o pid=,stat= --ppid "$1" | awk '$2 !~ /^Z/ { print $1 }'; }
+
+# zombies PID - pids of the zombie (defunct) children of PID
+zombies() { ps -o pid=,stat= --ppid "$1" | awk '$2 ~ /^Z/ { print $1 }'; }
+
+# count_children PID N - true when PID has exactly N live children
+count_children() { [ "$(children "$1" | wc -l)" -eq "$2" ]; }
+
+# no_children PID - true when PID has no child at all, live or zombie
+no_children() { [ -z "$(ps -o pid= --ppid "$1")" ]; }
+
+# count_lines FILE REGEX N - true when at least N lines of FILE match
+count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
+
+# sockets PID - how many sockets PID has open
+sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' (both servers)" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run head -n 1 "$SERVER_OUT"
+    assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  done
+}
+
+@test "--help prints the usage on stdout and exits 0" {
+  for prog in $SERVERS client; do
+    run "$LAB/$L/$prog" --help
+    assert_success
+    assert_output --partial "Usage:"
+  done
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  for prog in $SERVERS; do
+    run "$LAB/$L/$prog" --bogus
+    assert_failure 2
+    assert_output --partial "Usage:"
+    run "$LAB/$L/$prog" -p notaport
+    assert_failure 2
+    assert_output --partial "bad port"
+    run "$LAB/$L/$prog" -m 0
+    assert_failure 2
+    assert_output --partial "bad -m"
+    run "$LAB/$L/$prog" extra
+    assert_failure 2
+    assert_output --partial "unexpected argument"
+  done
+  run "$LAB/$L/client" -x
+  assert_failure 2
+  assert_output --partial "Usage:"
+}
+
+@test "a port in use exits 1 naming bind and the cause" {
+  start_prog server
+  run "$LAB/$L/server" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  run "$LAB/$L/socketserver" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "socketserver: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+}
+
+@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+
+    start_prog $prog
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 5
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 5$'
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 5
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+    exec {feed}>&-
+  done
+}
+
+@test "SIGTERM or SIGINT to the server alone: it ends its children itself, exits 0" {
+  for prog in $SERVERS; do
+    for sig in TERM INT; do
+      start_prog $prog
+      exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+      printf 'hi\n' >&$conn
+      read -r -t "$LAB_WAIT" reply <&$conn
+      [ "$reply" = "HI" ]
+      child=$(children "$SERVER_PID")
+      [ -n "$child" ]
+
+      kill "-$sig" "$SERVER_PID"            # the server only, not its group
+      wait_exit "$SERVER_PID"
+      [ "$EXIT_STATUS" -eq 0 ]
+      run ps -p "$child"                    # gone, not left running or orphaned
+      assert_failure
+      run cat <&$conn                       # and the client saw the end
+      assert_output ""
+      exec {conn}>&-
+    done
+  done
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  start_prog server
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
+  assert_failure 1
+  assert_output --partial "Connection refused"
+}
+
+# --- echo-upper, byte for byte --------------------------------------------
+
+@test "lab client: lines upper-cased, empty lines skipped, Chinese unchanged" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run client $L <<<$'hello\n\nworld 42\n你好, world: 网络编程 ü'
+    assert_success
+    assert_output $'HELLO\nWORLD 42\n你好, WORLD: 网络编程 ü'
+  done
+}
+
+@test "socat (an independent client) gets the same bytes back" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run socat_send $'abc\ndef\n'
+    assert_success
+    assert_output $'ABC\nDEF'
+  done
+}
+
+@test "1 MiB of binary data comes back whole and in order, then half-close" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run peer echo -n 1048576 -c 1000
+    assert_success
+    assert_output "ok 1048576"
+    run peer echo -n 30000 -c 3
+    assert_output "ok 30000"
+  done
+}
+
+# --- survival ---------------------------------------------------------------
+
+@test "a client that resets, and one that sends garbage and leaves, cost nothing" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run peer reset -s "half a message"
+    assert_success
+    run peer garbage -n 200000
+    assert_success
+    run client $L <<<"still here"
+    assert_output "STILL HERE"
+    kill -0 "$SERVER_PID"
+  done
+}
+
+@test "a client that never reads stalls only its own child" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    start_bg flood-$prog "$TOOLS/peer" flood -p "$SERVER_PORT"
+    # its child fills the socket buffers and sleeps in send()
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 1
+    run client $L <<<"served anyway"
+    assert_output "SERVED ANYWAY"
+    stop_server                             # and the stuck child ends too
+    [ "$STOP_STATUS" -eq 0 ]
+  done
+}
+
+@test "300 clients at once: 300 children, then no zombie left" {
+  for prog in $SERVERS; do
+    start_prog $prog -m 400
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 300
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 300$'
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 300
+    exec {feed}>&-                          # the peer closes all 300
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" "closed .*\\(0 bytes\\)" 300
+    # every child has ended and been reaped: no <defunct> entries remain
+    wait_until "$LAB_WAIT" no_children "$SERVER_PID"
+    run zombies "$SERVER_PID"
+    assert_output ""
+    run client $L <<<"after 300"
+    assert_output "AFTER 300"
+  done
+}
+
+@test "300 clients one after another: every child reaped" {
+  start_prog server
+  for i in $(seq 300); do
+    exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    exec {conn}>&-
+  done
+  wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 300
+  wait_until "$LAB_WAIT" no_children "$SERVER_PID"
+  [ "$(grep -c 'served by child' "$SERVER_ERR")" -eq 300 ]
+}
+
+@test "-m 2: a third client waits in the backlog until a child ends" {
+  for prog in $SERVERS; do
+    start_prog $prog -m 2
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 2
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 2$'
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 2
+
+    fifo3="$BATS_TEST_TMPDIR/third-$prog"
+    start_bg_input third-$prog "$fifo3" "$LAB/$L/client" -p "$SERVER_PORT"
+    third=$BG_PID third_out=$BG_OUT
+    exec {feed3}>"$fifo3"
+    printf 'three\n' >&$feed3
+    # its bytes reach the kernel, but nobody accepts it while 2 children run
+    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -ge 6
+    [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
+    [ ! -s "$third_out" ]
+
+    exec {feed}>&-                          # the two held clients leave
+    wait_for_line "$third_out" '^THREE$'
+    exec {feed3}>&-
+    wait_exit "$third"
+    [ "$EXIT_STATUS" -eq 0 ]
+  done
+}
+
+@test "EMFILE: out of descriptors, accept fails, then service resumes" {
+  command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
+  for prog in $SERVERS; do
+    start_prog $prog
+    # Lower the server's descriptor limit to what it has open now: the next
+    # accept() has no descriptor left to return.
+    open_fds=$(ls "/proc/$SERVER_PID/fd" | wc -l)
+    prlimit --pid "$SERVER_PID" --nofile="$open_fds:"
+    fifo="$BATS_TEST_TMPDIR/late-$prog"
+    start_bg_input late-$prog "$fifo" "$LAB/$L/client" -p "$SERVER_PORT"
+    late=$BG_PID late_out=$BG_OUT
+    exec {feed}>"$fifo"
+    printf 'late\n' >&$feed
+    wait_for_line "$SERVER_ERR" 'accept: Too many open files'
+    [ "$(grep -c 'accept:' "$SERVER_ERR")" -eq 1 ]   # one line, not a flood
+    prlimit --pid "$SERVER_PID" --nofile=1024:
+    wait_for_line "$late_out" '^LATE$'
+    exec {feed}>&-
+    wait_exit "$late"
+    [ "$EXIT_STATUS" -eq 0 ]
+  done
+}
+
+@test "fork fails (EAGAIN, process limit): that client only is lost" {
+  [ "$(id -u)" -eq 0 ] || skip "needs root to run the server as nobody"
+  command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+  [ -z "$(ps -o pid= -u nobody)" ] || skip "user nobody already runs processes"
+  chmod -R o+rX "$LAB/$L" 2>/dev/null || true
+  for prog in $SERVERS; do
+    # As nobody (root ignores RLIMIT_NPROC), with room for the server and
+    # one child: the second simultaneous client's fork() fails.
+    start_server_cmd setpriv --reuid=nobody --regid=nogroup --clear-groups \
+      bash -c "ulimit -u 2 && exec '$LAB/$L/$prog' -p 0"
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 1
+    run client $L <<<"no room"
+    assert_failure 1
+    wait_for_line "$SERVER_ERR" 'fork for .*: Resource temporarily unavailable'
+    exec {c1}>&-                            # the first client leaves...
+    wait_until "$LAB_WAIT" no_children "$SERVER_PID"
+    run client $L <<<"room again"           # ...and a new one is served
+    assert_output "ROOM AGAIN"
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+  done
+}
+
+# --- the lesson's point: a process per client -----------------------------
+
+@test "two clients are served at the same time, each by its own process" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    read -r -t "$LAB_WAIT" reply <&$c1
+    [ "$reply" = "ONE" ]
+    # client 1 stays connected; client 2 is answered anyway (01 would wait)
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'two\n' >&$c2
+    read -r -t "$LAB_WAIT" reply <&$c2
+    [ "$reply" = "TWO" ]
+    run children "$SERVER_PID"
+    [ "${#lines[@]}" -eq 2 ]
+    [ "${lines[0]}" != "${lines[1]}" ]
+    exec {c1}>&- {c2}>&-
+  done
+}
+
+@test "after fork the parent keeps only the listener, the child only its client" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'x\n' >&$c1
+    read -r -t "$LAB_WAIT" reply <&$c1
+    child=$(children "$SERVER_PID")
+    [ "$(sockets "$SERVER_PID")" -eq 1 ]    # the listening socket
+    [ "$(sockets "$child")" -eq 1 ]         # the connection
+    run ss -Htlnp "( sport = :$SERVER_PORT )"
+    refute_output --partial "pid=$child,"   # the child does not listen
+    exec {c1}>&-
+  done
+}
