@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 05 in one command: one thread, a selector, many clients.
+#
+#   1. the server on the default backend (epoll): three clients talk at
+#      once and each is answered at once, by one process with one thread;
+#   2. a client that never reads: the server stops reading it at the cap
+#      and goes on serving the others;
+#   3. the select backend with 1,100 connections: descriptors from
+#      FD_SETSIZE (1024) up are refused, never passed to FD_SET;
+#   4. edge_level: level- vs edge-triggered wake-ups, counted;
+#   5. aio: io_uring and POSIX AIO, the fifth IO model.
+# Every line is labelled with who printed it. Ctrl-C at any time stops
+# everything the demo started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=05-selectors)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+for prog in server client edge_level aio ../tests/tools/peer; do
+  [ -x "$prog" ] || { echo "demo: run 'make' first (missing $prog)" >&2; exit 1; }
+done
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-12s %s\n' "[$1]" "$line"; done; }
+say() { printf '%-12s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+# start_server NAME ARGS... - start ./server -p 0 ARGS with its stderr
+# labelled NAME; sets server_pid and port
+start_server() {
+  local name=$1; shift
+  # (the order matters: the labeller must start before stdout goes to the file)
+  ./server -p 0 "$@" 2> >(label "$name") >"$work/server.out" &
+  server_pid=$!
+  wait_ready
+}
+
+# wait_ready - wait for the ready line "listening on ADDR:PORT", take the port
+wait_ready() {
+  port=""
+  for _ in $(seq 200); do
+    read -r ready 2>/dev/null <"$work/server.out" && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { say "the server did not start"; exit 1; }
+}
+
+# stop_server - SIGTERM the server and report its exit status
+stop_server() {
+  kill -TERM "$server_pid"
+  wait "$server_pid"
+  say "server exited with status $?"
+}
+
+say "1. the echo server on a selector (default backend: the best there is)"
+start_server server
+label server <<<"$ready"
+pause
+say "three clients connect and talk at the same time"
+for i in 1 2 3; do
+  { echo "hello from client $i"; pause 2; echo "client $i again"; pause 1; } |
+    ./client -p "$port" 2>&1 | label "client $i" &
+done
+pause 1
+say "threads in the server: $(ls /proc/$server_pid/task | wc -l) - one loop, callbacks for each ready socket"
+pause 3
+
+say "2. a client that sends without end and never reads its replies"
+../tests/tools/peer flood -p "$port" >/dev/null 2>&1 &
+flood_pid=$!
+pause 2
+say "the server paused reading it at the cap; its memory: $(awk '/^VmRSS/ { print $2, $3 }' /proc/$server_pid/status)"
+echo "served meanwhile" | ./client -p "$port" 2>&1 | label "client 4"
+kill -TERM "$flood_pid"
+wait "$flood_pid" 2>/dev/null
+pause
+stop_server
+pause
+
+say "3. the select backend and 1,100 connections (FD_SETSIZE is 1024)"
+./server -p 0 --backend select 2>"$work/select.err" >"$work/server.out" &
+server_pid=$!
+wait_ready
+../tests/tools/peer hold -n 1100 -p "$port" < <(pause 3) 2>&1 | label "1100 peers" &
+pause 2
+say "connections registered: $(grep -c 'connection from' "$work/select.err");" \
+    "refused: $(grep -c 'refused' "$work/select.err"), the first of them:"
+grep -m 1 'refused' "$work/select.err" | label server
+pause 2
+stop_server
+pause
+
+say "4. level- vs edge-triggered, counted (./edge_level)"
+./edge_level 2>&1 | label edge_level
+pause 3
+
+say "5. asynchronous IO: the kernel waits AND copies (./aio, then ./aio --posix)"
+./aio 2>&1 | label io_uring
+pause
+./aio --posix 2>&1 | label "posix aio"
+pause
+say "done"
