@@ -171,12 +171,38 @@ static void on_stop_signal(int signo)
     errno = saved_errno;
 }
 
-/* on_wake_signal - SIGCHLD in the parent: do nothing; its only job is to
- * make a blocked accept() return EINTR so the loop reaps. (In a buyer it
- * is SIGUSR1's disposition, never run: SIGUSR1 is kept blocked there.) */
+/* on_wake_signal - SIGUSR1's disposition in a buyer; never runs (SIGUSR1
+ * is kept blocked there and taken by sigtimedwait), but a signal whose
+ * disposition is SIG_IGN would be discarded instead of kept pending */
 static void on_wake_signal(int signo)
 {
     (void)signo;
+}
+
+/* forget_buyer - remove pid from the table of live buyers */
+static void forget_buyer(pid_t pid)
+{
+    for (int i = 0; i < buyer_count; i++) {
+        if (buyers[i] == pid) {
+            buyers[i] = buyers[--buyer_count];
+            return;
+        }
+    }
+}
+
+/* on_child_signal - SIGCHLD in the parent: reap every ended buyer (no
+ * zombies) and forget it. waitpid() is async-signal-safe; the table is
+ * safe to touch here because the main program blocks SIGCHLD whenever it
+ * touches the table itself (start_buyer, stop_buyers). */
+static void on_child_signal(int signo)
+{
+    int saved_errno = errno;
+    pid_t pid;
+
+    (void)signo;
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+        forget_buyer(pid);
+    errno = saved_errno;
 }
 
 /* set_handler - install handler for signo without SA_RESTART */
@@ -192,13 +218,13 @@ static void set_handler(int signo, void (*handler)(int))
         die("sigaction");
 }
 
-/* install_signals - the parent's signals: stop on SIGINT/SIGTERM, wake on
- * SIGCHLD to reap, ignore SIGUSR1 (meant for buyers) and SIGPIPE */
+/* install_signals - the parent's signals: stop on SIGINT/SIGTERM, reap on
+ * SIGCHLD, ignore SIGUSR1 (meant for buyers) and SIGPIPE */
 static void install_signals(void)
 {
     set_handler(SIGINT, on_stop_signal);
     set_handler(SIGTERM, on_stop_signal);
-    set_handler(SIGCHLD, on_wake_signal);
+    set_handler(SIGCHLD, on_child_signal);
     set_handler(SIGUSR1, SIG_IGN);
     /* A buyer gone away makes send() fail with EPIPE instead of killing. */
     set_handler(SIGPIPE, SIG_IGN);
@@ -573,7 +599,7 @@ static long serve_buyer(int conn_fd, const struct office *office)
 }
 
 /* run_buyer_process - the child's whole life: serve one buyer, exit.
- * Called with SIGINT/SIGTERM/SIGUSR1 blocked (see start_buyer). */
+ * Called with SIGCHLD/SIGINT/SIGTERM/SIGUSR1 blocked (see start_buyer). */
 static void run_buyer_process(int conn_fd, int listen_fd, const struct office *office,
                               const char *peer)
 {
@@ -592,6 +618,7 @@ static void run_buyer_process(int conn_fd, int listen_fd, const struct office *o
     set_handler(SIGCHLD, SIG_DFL);
     set_handler(SIGUSR1, on_wake_signal);
     sigemptyset(&blocked);
+    sigaddset(&blocked, SIGCHLD);
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
     sigprocmask(SIG_UNBLOCK, &blocked, NULL);
@@ -610,22 +637,28 @@ static void start_buyer(int conn_fd, int listen_fd, const struct office *office,
                         const char *peer)
 {
     static const char busy[] = "ERROR server busy, try again later\n";
-    sigset_t stop_signals, old_mask;
+    sigset_t held_signals, old_mask;
     pid_t pid;
 
+    /* Hold back these signals while we fork and update the table; they
+     * wait, pending, until the mask is restored:
+     *   SIGCHLD, so its handler never edits the table under our feet
+     *     (a buyer that ends at once is forgotten after it is added);
+     *   SIGINT/SIGTERM, so a new child never runs the parent's handler
+     *     (it would shut down the shared listening socket) before it has
+     *     installed its own; SIGUSR1 stays blocked in the child for good. */
+    sigemptyset(&held_signals);
+    sigaddset(&held_signals, SIGCHLD);
+    sigaddset(&held_signals, SIGINT);
+    sigaddset(&held_signals, SIGTERM);
+    sigaddset(&held_signals, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &held_signals, &old_mask);
     if (buyer_count == MAX_BUYERS) {
         note("refused %s: %d buyers already", peer, MAX_BUYERS);
         send_all(conn_fd, busy, sizeof busy - 1);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         return;
     }
-    /* Block the stop signals across fork(): a child must not run the
-     * parent's handler (it would shut down the shared listening socket)
-     * before it has installed its own. They wait, pending, till unblocked. */
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
     pid = fork();
     if (pid == 0)
         run_buyer_process(conn_fd, listen_fd, office, peer);    /* never returns */
@@ -638,24 +671,16 @@ static void start_buyer(int conn_fd, int listen_fd, const struct office *office,
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
 }
 
-/* reap_buyers - collect every buyer process that has ended (no zombies) */
-static void reap_buyers(void)
-{
-    pid_t pid;
-
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-        for (int i = 0; i < buyer_count; i++) {
-            if (buyers[i] == pid) {
-                buyers[i] = buyers[--buyer_count];
-                break;
-            }
-        }
-    }
-}
-
 /* stop_buyers - SIGTERM every buyer process still alive and wait for each */
 static void stop_buyers(void)
 {
+    sigset_t child_signal;
+
+    /* From here on main reaps by itself: the handler must not take a
+     * child out of the table, or from under waitpid(). */
+    sigemptyset(&child_signal);
+    sigaddset(&child_signal, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &child_signal, NULL);
     for (int i = 0; i < buyer_count; i++)
         kill(buyers[i], SIGTERM);
     for (int i = 0; i < buyer_count; i++)
@@ -664,8 +689,9 @@ static void stop_buyers(void)
     buyer_count = 0;
 }
 
-/* accept_loop - the connection loop: one new process per buyer. SIGCHLD
- * interrupts accept() (no SA_RESTART), so ended buyers are reaped here. */
+/* accept_loop - the connection loop: one new process per buyer (ended
+ * ones are reaped by on_child_signal, which makes accept() fail with
+ * EINTR: no SA_RESTART) */
 static void accept_loop(int listen_fd, const struct office *office)
 {
     static const struct timespec fd_pause = {0, 100 * 1000000L};
@@ -676,7 +702,6 @@ static void accept_loop(int listen_fd, const struct office *office)
         char peer[ADDR_LEN];
         int conn_fd;
 
-        reap_buyers();
         conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
         if (conn_fd == -1) {
             if (stop_requested || errno == EINTR || errno == ECONNABORTED)

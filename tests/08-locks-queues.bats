@@ -44,6 +44,9 @@ lock_waiters() {
   grep -c -- "-> .*:$inode " /proc/locks || true
 }
 
+# no_children PID - true when PID has no child process, not even a zombie
+no_children() { [ -z "$(ps -o pid= --ppid "$1")" ]; }
+
 # wake_buyers - SIGUSR1 to the server's process group: every buyer in its
 # simulated delay stops waiting (the parent ignores it)
 wake_buyers() { kill -USR1 -- "-$SERVER_PID"; }
@@ -198,6 +201,8 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   [ "$(count '^buyer [0-9]+: SOLD OUT$' <(printf '%s\n' "$output"))" -eq 5 ]
   assert_line --index 20 "bought 5 of 10"
   [ "$(tickets_left)" -eq 0 ]
+  # Every buyer process is reaped once its buyer leaves: no zombies.
+  wait_until "$LAB_WAIT" no_children "$SERVER_PID"
 }
 
 @test "-t 0: every buyer is told SOLD OUT" {
