@@ -547,6 +547,24 @@ static void poll_loop(struct server *srv, int verbose, long sleep_ms)
     }
 }
 
+/* shut_down - close every client and the sockets, free everything, and
+ * print the totals: the wasted calls of the whole run */
+static void shut_down(struct server *srv, double run_seconds)
+{
+    for (size_t i = 0; i < srv->count; i++)
+        mark_closed(srv, i);
+    remove_closed(srv);
+    free(srv->clients);
+    free(srv->closed);
+    note("stopping: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, in %.1f s",
+         srv->now.accept_wasted + srv->now.recv_wasted + srv->now.send_wasted,
+         srv->now.accept_wasted, srv->now.recv_wasted, srv->now.send_wasted, srv->now.useful,
+         run_seconds);
+    close(srv->listen_fd);
+    if (srv->spare_fd != -1)
+        close(srv->spare_fd);
+}
+
 /* parse_sleep - the --sleep argument: whole milliseconds 0..MAX_SLEEP_MS */
 static long parse_sleep(const char *text)
 {
@@ -603,18 +621,6 @@ int main(int argc, char *argv[])
     started = now_seconds();
 
     poll_loop(&srv, verbose, sleep_ms);
-
-    for (size_t i = 0; i < srv.count; i++)
-        mark_closed(&srv, i);
-    remove_closed(&srv);
-    free(srv.clients);
-    free(srv.closed);
-    note("stopping: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, in %.1f s",
-         srv.now.accept_wasted + srv.now.recv_wasted + srv.now.send_wasted,
-         srv.now.accept_wasted, srv.now.recv_wasted, srv.now.send_wasted, srv.now.useful,
-         now_seconds() - started);
-    close(srv.listen_fd);
-    if (srv.spare_fd != -1)
-        close(srv.spare_fd);
+    shut_down(&srv, now_seconds() - started);
     return 0;
 }

@@ -188,6 +188,34 @@ static int is_prime(unsigned long n)
     return 1;
 }
 
+/* work_and_read - the work loop: count primes, and between slices of
+ * work look at the flag the SIGIO handler sets; stop when count datagrams
+ * are read or the sender has finished. Returns how many were read. */
+static int work_and_read(int fd, pid_t child, int count)
+{
+    unsigned long number = 0, primes = 0;
+    int received = 0, status;
+
+    while (received < count) {
+        for (int i = 0; i < WORK_SLICE; i++)
+            primes += (unsigned long)is_prime(number++);
+        if (io_ready) {
+            io_ready = 0;                   /* clear first: a later signal sets it again */
+            received += drain(fd, primes);
+        }
+        if (waitpid(child, &status, WNOHANG) == child) {
+            child = -1;                     /* the sender is done; what it sent is queued */
+            received += drain(fd, primes);
+            break;
+        }
+    }
+    if (child != -1 && waitpid(child, &status, 0) == -1)
+        die("waitpid");
+    printf("read %d of %d datagrams after %d SIGIO signals; %lu primes found meanwhile\n",
+           received, count, (int)sigio_count, primes);
+    return received;
+}
+
 /* parse_range - a whole number in [low, high] for option opt, or exit 2 */
 static long parse_range(const char *text, char opt, long low, long high)
 {
@@ -208,9 +236,8 @@ int main(int argc, char *argv[])
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct sockaddr_in addr;
-    int opt, fd, count = 5, received = 0, status;
+    int opt, fd, count = 5, received;
     long interval_ms = 500;
-    unsigned long number = 0, primes = 0;
     pid_t child;
 
     while ((opt = getopt_long(argc, argv, "n:i:h", long_options, NULL)) != -1) {
@@ -239,24 +266,7 @@ int main(int argc, char *argv[])
         run_sender(&addr, count, interval_ms);
     }
 
-    /* The work loop: compute, and look at the flag between slices. */
-    while (received < count) {
-        for (int i = 0; i < WORK_SLICE; i++)
-            primes += (unsigned long)is_prime(number++);
-        if (io_ready) {
-            io_ready = 0;                   /* clear first: a later signal sets it again */
-            received += drain(fd, primes);
-        }
-        if (waitpid(child, &status, WNOHANG) == child) {
-            child = -1;                     /* the sender is done; what it sent is queued */
-            received += drain(fd, primes);
-            break;
-        }
-    }
-    if (child != -1 && waitpid(child, &status, 0) == -1)
-        die("waitpid");
-    printf("read %d of %d datagrams after %d SIGIO signals; %lu primes found meanwhile\n",
-           received, count, (int)sigio_count, primes);
+    received = work_and_read(fd, child, count);
     close(fd);
     return received == count ? 0 : 1;
 }

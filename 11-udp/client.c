@@ -230,6 +230,42 @@ static ssize_t request(int fd, const char *msg, size_t len, char *reply,
     exit(1);
 }
 
+/* talk - the client loop: read a line, send it as one datagram, print
+ * the reply; until end of input */
+static void talk(int fd, const struct server_addr *server, int timeout_ms, int retries)
+{
+    int interactive = isatty(STDIN_FILENO);
+    char *line = NULL, *reply = malloc(DGRAM_MAX);
+    size_t line_cap = 0;
+    ssize_t line_len, n;
+
+    if (reply == NULL)
+        die("malloc");
+    for (;;) {
+        if (interactive) {
+            fputs(">>> ", stdout);
+            fflush(stdout);
+        }
+        line_len = getline(&line, &line_cap, stdin);
+        if (line_len == -1)
+            break;                          /* end of input */
+        if (line[line_len - 1] == '\n')
+            line_len--;
+        if (line_len == 0)
+            continue;                       /* if not msg: continue */
+        line[line_len++] = '\n';            /* send the line with its newline */
+        n = request(fd, line, (size_t)line_len, reply, server, timeout_ms, retries);
+        if (n < 0)
+            continue;                       /* too long for a datagram: skipped */
+        fwrite(reply, 1, (size_t)n, stdout);
+        if (n == 0 || reply[n - 1] != '\n')
+            fputc('\n', stdout);            /* one reply, one line */
+        fflush(stdout);
+    }
+    free(line);
+    free(reply);
+}
+
 /* parse_range - a whole number in [low, high] for option opt, or exit 2 */
 static int parse_range(const char *text, char opt, long low, long high)
 {
@@ -250,11 +286,8 @@ int main(int argc, char *argv[])
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    int opt, fd, interactive, timeout_ms = 1000, retries = 3;
+    int opt, fd, timeout_ms = 1000, retries = 3;
     struct server_addr server;
-    char *line = NULL, *reply;
-    size_t line_cap = 0;
-    ssize_t line_len;
 
     while ((opt = getopt_long(argc, argv, "H:p:t:r:h", long_options, NULL)) != -1) {
         switch (opt) {
@@ -277,36 +310,7 @@ int main(int argc, char *argv[])
     }
 
     fd = open_client_socket(host, port, &server);
-    reply = malloc(DGRAM_MAX);
-    if (reply == NULL)
-        die("malloc");
-    interactive = isatty(STDIN_FILENO);
-
-    for (;;) {
-        ssize_t n;
-
-        if (interactive) {
-            fputs(">>> ", stdout);
-            fflush(stdout);
-        }
-        line_len = getline(&line, &line_cap, stdin);
-        if (line_len == -1)
-            break;                          /* end of input */
-        if (line[line_len - 1] == '\n')
-            line_len--;
-        if (line_len == 0)
-            continue;                       /* if not msg: continue */
-        line[line_len++] = '\n';            /* send the line with its newline */
-        n = request(fd, line, (size_t)line_len, reply, &server, timeout_ms, retries);
-        if (n < 0)
-            continue;
-        fwrite(reply, 1, (size_t)n, stdout);
-        if (n == 0 || reply[n - 1] != '\n')
-            fputc('\n', stdout);            /* one reply, one line */
-        fflush(stdout);
-    }
-    free(line);
-    free(reply);
+    talk(fd, &server, timeout_ms, retries);
     close(fd);
     return 0;
 }

@@ -110,17 +110,69 @@ static ssize_t read_with_flags(int fd, char *buf, size_t size)
     return n;
 }
 
+/* open_pair - a receiver bound on 127.0.0.1 (its address into *addr, a
+ * 2-second receive timeout so a lost datagram cannot hang the demo) and
+ * a sender */
+static void open_pair(int *receiver, int *sender, struct sockaddr_in *addr)
+{
+    socklen_t len = sizeof *addr;
+    struct timeval tv = {2, 0};
+
+    *receiver = socket(AF_INET, SOCK_DGRAM, 0);
+    *sender = socket(AF_INET, SOCK_DGRAM, 0);
+    if (*receiver == -1 || *sender == -1)
+        die("socket");
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(*receiver, (struct sockaddr *)addr, sizeof *addr) == -1
+        || getsockname(*receiver, (struct sockaddr *)addr, &len) == -1)
+        die("bind");
+    if (setsockopt(*receiver, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
+        die("setsockopt SO_RCVTIMEO");
+}
+
+/* show_truncation - a big datagram into a small buffer, then the next
+ * datagram: the bytes that did not fit are gone */
+static void show_truncation(int receiver, int sender, const struct sockaddr_in *addr,
+                            const char *big, size_t size, char *buf, size_t buf_size)
+{
+    ssize_t n;
+
+    printf("sent a %zu-byte datagram, then the 4-byte datagram \"next\"\n", size);
+    send_to_self(sender, addr, big, size);
+    send_to_self(sender, addr, "next", 4);
+    read_with_flags(receiver, buf, buf_size);
+    n = read_with_flags(receiver, buf, buf_size);
+    if (size > buf_size)
+        printf("the next read got the next datagram (%zd bytes): the other %zu bytes"
+               " of the first are gone\n", n, size - buf_size);
+}
+
+/* show_peek - Linux: ask the length first, leave the datagram queued,
+ * then read it whole */
+static void show_peek(int receiver, int sender, const struct sockaddr_in *addr,
+                      const char *big, size_t size, char *buf)
+{
+    ssize_t n;
+
+    send_to_self(sender, addr, big, size);
+    n = recv(receiver, buf, 0, MSG_PEEK | MSG_TRUNC);
+    if (n == -1)
+        die("recv MSG_PEEK|MSG_TRUNC");
+    printf("recv(MSG_PEEK | MSG_TRUNC) with a 0-byte buffer: the datagram is %zd bytes"
+           " (still queued)\n", n);
+    read_with_flags(receiver, buf, (size_t)n);
+}
+
 int main(int argc, char *argv[])
 {
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    struct timeval tv = {2, 0};
     long size = 3000, buf_size = 1024;
     char *big, *buf;
     int opt, receiver, sender;
-    ssize_t n;
 
     while ((opt = getopt_long(argc, argv, "s:b:h", long_options, NULL)) != -1) {
         switch (opt) {
@@ -141,38 +193,10 @@ int main(int argc, char *argv[])
         die("malloc");
     for (long i = 0; i < size; i++)
         big[i] = (char)('a' + i % 26);
+    open_pair(&receiver, &sender, &addr);
 
-    receiver = socket(AF_INET, SOCK_DGRAM, 0);
-    sender = socket(AF_INET, SOCK_DGRAM, 0);
-    if (receiver == -1 || sender == -1)
-        die("socket");
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(receiver, (struct sockaddr *)&addr, sizeof addr) == -1
-        || getsockname(receiver, (struct sockaddr *)&addr, &len) == -1)
-        die("bind");
-    if (setsockopt(receiver, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
-        die("setsockopt SO_RCVTIMEO");          /* a lost datagram cannot hang the demo */
-
-    /* 1. A big datagram into a small buffer, then the next datagram. */
-    printf("sent a %ld-byte datagram, then the 4-byte datagram \"next\"\n", size);
-    send_to_self(sender, &addr, big, (size_t)size);
-    send_to_self(sender, &addr, "next", 4);
-    read_with_flags(receiver, buf, (size_t)buf_size);
-    n = read_with_flags(receiver, buf, (size_t)buf_size);
-    if (size > buf_size)
-        printf("the next read got the next datagram (%zd bytes): the other %ld bytes"
-               " of the first are gone\n", n, size - buf_size);
-
-    /* 2. Linux: ask the length first, leave the datagram queued, read it whole. */
-    send_to_self(sender, &addr, big, (size_t)size);
-    n = recv(receiver, buf, 0, MSG_PEEK | MSG_TRUNC);
-    if (n == -1)
-        die("recv MSG_PEEK|MSG_TRUNC");
-    printf("recv(MSG_PEEK | MSG_TRUNC) with a 0-byte buffer: the datagram is %zd bytes"
-           " (still queued)\n", n);
-    read_with_flags(receiver, buf, (size_t)n);
+    show_truncation(receiver, sender, &addr, big, (size_t)size, buf, (size_t)buf_size);
+    show_peek(receiver, sender, &addr, big, (size_t)size, buf);
 
     close(sender);
     close(receiver);
