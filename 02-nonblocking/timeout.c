@@ -26,6 +26,9 @@
  *
  * See also: server.c (never block), sigio.c (be told), NOTES.md.
  * Seed: 002 (settimeout, "timeout detection").
+ * Linux-specific in one detail: a listener whose accept queue is full
+ * drops new SYNs (other systems may refuse the connection instead, and
+ * then the connect part reports "Connection refused").
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -20,8 +20,9 @@
  *
  * See also: client.c, empty.c, truncate.c, noserver.c, NOTES.md.
  * Seed: 003 (UDP sockets: sendto/recvfrom, no listen, empty datagrams).
- * Linux-specific in one detail: shutdown() on an unconnected UDP socket
- * is what wakes recvfrom() for SIGTERM (see on_stop_signal).
+ * Linux-specific in two details: shutdown() on an unconnected UDP socket
+ * is what wakes recvfrom() for SIGTERM (see on_stop_signal), and
+ * MSG_TRUNC passed to recvfrom() makes it return a datagram's real length.
  */
 #define _POSIX_C_SOURCE 200809L
 
