@@ -583,60 +583,72 @@ static int put_location(char *buf, size_t size, const char *rel)
     return 0;
 }
 
+/* start_ok - queue "200 OK" for the open regular file fd (closed here or
+ * by send_some() once sent) */
+static void start_ok(struct conn *c, int fd, const struct stat *st, const char *rel,
+                     int is_head)
+{
+    char extra[80], last_mod[40];
+
+    http_date(st->st_mtime, last_mod, sizeof last_mod);
+    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", last_mod);
+    put_head(c, 200, content_type(rel), (long long)st->st_size, extra);
+    c->file_off = 0;
+    c->file_end = is_head ? 0 : st->st_size;
+    /* A small file fits behind the head in c->out: one pread() and one
+     * send() cost less than send() plus sendfile(). */
+    if (!is_head && (size_t)st->st_size <= sizeof c->out - c->out_len
+        && pread(fd, c->out + c->out_len, (size_t)st->st_size, 0) == st->st_size) {
+        c->out_len += (size_t)st->st_size;
+        c->file_end = 0;
+    }
+    if (c->file_end == 0) {                 /* nothing left for sendfile() */
+        close(fd);
+        fd = -1;
+    }
+    c->file_fd = fd;
+}
+
 /* start_file - find the file for a request and queue its response;
  * returns the status chosen */
 static int start_file(struct conn *c, const struct http_request *req, int is_head)
 {
-    char rel[PATH_MAX], extra[PATH_MAX + 64], last_mod[40];
+    char rel[PATH_MAX], location[PATH_MAX + 64];
     struct stat st;
-    int dir_slash, status, fd;
+    int dir_slash, status, fd = -1;
 
     status = http_target_to_path(req->target, req->target_len, rel, sizeof rel - 16,
                                  &dir_slash);
-    if (status == 0 && (fd = open_under_root(rel, &st, &status)) != -1) {
-        if (S_ISDIR(st.st_mode)) {
-            close(fd);
-            if (!dir_slash) {               /* "/docs" -> "/docs/" so that the
+    if (status == 0)
+        fd = open_under_root(rel, &st, &status);
+    if (fd != -1 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        fd = -1;
+        if (!dir_slash) {                   /* "/sub" -> "/sub/", so that the
                                                page's relative links work */
-                if (put_location(extra, sizeof extra, rel) == 0) {
-                    start_error(c, 301, "This folder lives at the address ending in /.",
-                                is_head, extra);
-                    return 301;
-                }
+            if (put_location(location, sizeof location, rel) == -1)
                 status = 414;
-                fd = -1;
-            } else {
-                strcat(rel, rel[0] ? "/index.html" : "index.html");
-                fd = open_under_root(rel, &st, &status);
+            else {
+                start_error(c, 301, "This folder lives at the address ending in /.",
+                            is_head, location);
+                return 301;
             }
-        }
-        if (fd != -1 && !S_ISREG(st.st_mode)) {   /* a device, a FIFO, a socket */
-            close(fd);
-            fd = -1;
-            status = 403;
-        }
-        if (fd != -1) {
-            http_date(st.st_mtime, last_mod, sizeof last_mod);
-            snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", last_mod);
-            put_head(c, 200, content_type(rel), (long long)st.st_size, extra);
-            c->file_off = 0;
-            c->file_end = is_head ? 0 : st.st_size;
-            /* A small file fits behind the head in c->out: one pread()
-             * and one send() cost less than send() plus sendfile(). */
-            if (!is_head && (size_t)st.st_size <= sizeof c->out - c->out_len
-                && pread(fd, c->out + c->out_len, (size_t)st.st_size, 0) == st.st_size) {
-                c->out_len += (size_t)st.st_size;
-                c->file_end = 0;
-            }
-            if (c->file_end == 0) {
-                close(fd);
-                fd = -1;
-            }
-            c->file_fd = fd;
-            return 200;
+        } else {                            /* the folder's index.html, checked
+                                               again: it may be a link too */
+            strcat(rel, rel[0] ? "/index.html" : "index.html");
+            fd = open_under_root(rel, &st, &status);
         }
     }
-    if (status == 400 || status == 503 || status == 500)
+    if (fd != -1 && !S_ISREG(st.st_mode)) { /* a device, a FIFO, a socket */
+        close(fd);
+        fd = -1;
+        status = 403;
+    }
+    if (fd != -1) {
+        start_ok(c, fd, &st, rel, is_head);
+        return 200;
+    }
+    if (status == 400 || status == 500 || status == 503)
         c->keep_alive = 0;
     start_error(c, status,
                 status == 403 ? "That path is not yours to see." :
