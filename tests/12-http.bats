@@ -48,6 +48,16 @@ header() { tr -d '\r' <"$2" | awk -v n="$(echo "$1" | tr A-Z a-z)" -F': ' \
 # open_conn - a raw connection on fd $CONN (bash's /dev/tcp)
 open_conn() { exec {CONN}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"; }
 
+# send_queue_bytes - bytes the server has sent and its clients not yet
+# read (sum of ss Send-Q on the server side of established connections)
+send_queue_bytes() {
+  ss -Htn state established "( sport = :$SERVER_PORT )" | awk '{ s += $2 } END { print s + 0 }'
+}
+server_backlogged() { [ "$(send_queue_bytes)" -gt 0 ]; }
+
+# connections_seen N - true once the server has logged N connections
+connections_seen() { [ "$(grep -c 'connection from' "$SERVER_ERR")" -ge "$1" ]; }
+
 # read_to_eof FD - everything the server sends until it closes
 read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
 
@@ -318,7 +328,7 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   exec {silent}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
   exec {slow}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
   printf 'GET / HTTP/1.1\r\nHost: t\r\n' >&$slow        # and never the blank line
-  wait_until "$LAB_WAIT" test "$(grep -c 'connection from' "$SERVER_ERR")" -ge 2
+  wait_until "$LAB_WAIT" connections_seen 2
   [ "$(code /)" = 200 ]                                 # served meanwhile
   wait_for_line "$SERVER_ERR" 'header timeout'
   wait_for_line "$SERVER_ERR" 'idle timeout'
@@ -337,7 +347,7 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   open_conn
   printf 'GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n' >&$CONN
   # the kernel buffers fill up on both sides: bytes wait in the server's send queue
-  wait_until "$LAB_WAIT" test "$(ss -Htn state established "( sport = :$SERVER_PORT )" | awk '{ s += $2 } END { print s + 0 }')" -gt 0
+  wait_until "$LAB_WAIT" server_backlogged
   for i in 1 2 3; do [ "$(code /)" = 200 ]; done
   exec {CONN}>&-
   [ "$(code /style.css)" = 200 ]
