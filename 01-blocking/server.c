@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_PORT "9001"
@@ -233,6 +234,14 @@ static int send_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* pause_briefly - sleep one second (a signal cuts it short) */
+static void pause_briefly(void)
+{
+    struct timespec one_second = {1, 0};
+
+    nanosleep(&one_second, NULL);
+}
+
 /* serve_client - the communication loop: recv, upper-case, send back,
  * until the client half-closes or fails. Blocks in recv() between
  * messages and in send() while the client is not reading. */
@@ -304,8 +313,11 @@ int main(int argc, char *argv[])
         if (conn_fd == -1) {
             if (stop_requested || errno == EINTR || errno == ECONNABORTED)
                 continue;
-            /* EMFILE and friends: this client is lost, the server is not */
             warn("accept");
+            /* Out of descriptors (EMFILE, ENFILE) or memory: accept()
+             * would fail again at once, so pause instead of spinning.
+             * The client waits in the backlog; a signal ends the pause. */
+            pause_briefly();
             continue;
         }
         conn_fd_for_signal = conn_fd;

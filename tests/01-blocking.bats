@@ -5,6 +5,9 @@ load helpers
 
 L=01-blocking
 
+# queued_at_least N - at least N bytes wait unread in the server's kernel
+queued_at_least() { [ "$(recv_queue_bytes "$SERVER_PORT")" -ge "$1" ]; }
+
 # --- the contract ---------------------------------------------------------
 
 @test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
@@ -136,7 +139,7 @@ L=01-blocking
   c2=$BG_PID c2_out=$BG_OUT
   exec {feed}>"$fifo"
   printf 'two\n' >&$feed
-  wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -ge 4
+  wait_until "$LAB_WAIT" queued_at_least 4
 
   # ...but the server, asleep in recv() on client 1, has not accepted it.
   [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 1 ]
@@ -149,6 +152,18 @@ L=01-blocking
   wait_exit "$c2"
   [ "$EXIT_STATUS" -eq 0 ]
   [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
+}
+
+@test "running out of descriptors costs a pause, not a busy loop or a crash" {
+  # With 4 descriptors (0-2 and the listening socket) accept() fails with
+  # EMFILE: the server says so, waits, and still stops cleanly on SIGTERM.
+  start_server_cmd bash -c "ulimit -n 4; exec '$LAB/$L/server' -p 0"
+  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  wait_for_line "$SERVER_ERR" 'accept: Too many open files'
+  exec {c1}>&-
+  [ "$(grep -c 'Too many open files' "$SERVER_ERR")" -le 3 ]
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
 }
 
 @test "clients are served one after another, in order of arrival" {

@@ -374,5 +374,12 @@ int main(int argc, char *argv[])
                    "rss_kib=%ld starved=%d\n", label, mode, conns, idle, req_size, elapsed,
                    lat_count, errors, rps, p50, p99, cpu_per_req, rss, starved);
     }
+    for (int i = 0; i < conns + idle; i++)
+        if (all[i].fd > 0)
+            close(all[i].fd);
+    free(all);
+    free(latencies);
+    free(request);
+    free(expected);
     return 0;
 }
