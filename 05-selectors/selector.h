@@ -561,6 +561,25 @@ static inline int sel_modify(struct selector *sel, int fd, int events)
     return 0;
 }
 
+/* sel_rearm - edge-triggered: ask the kernel to look at fd again. With
+ * epoll, EPOLL_CTL_MOD checks the descriptor's state at once and, if it
+ * is ready, queues an event for the next wait, edge or not. A callback
+ * that stops before EAGAIN (to give other clients their turn) calls this,
+ * or the bytes it left would never be reported. No-op for level-triggered
+ * backends, which report a ready descriptor on every wait anyway. */
+static inline int sel_rearm(struct selector *sel, int fd)
+{
+    struct sel_key *key = sel_get_key(sel, fd);
+
+    if (key == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (!(sel->flags & SEL_EDGE))
+        return 0;
+    return sel->backend->watch(sel, fd, key->events, key->events);
+}
+
 /* sel_unregister - stop watching fd (call it before close(fd)) */
 static inline int sel_unregister(struct selector *sel, int fd)
 {

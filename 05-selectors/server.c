@@ -57,6 +57,7 @@
                              * not wait for SYN retransmissions */
 #define BUF_SIZE 16384
 #define OUTPUT_CAP (256 * 1024)  /* stop reading a client owed this much */
+#define EDGE_READ_BUDGET 16      /* --edge: recvs per wake-up, then others' turn */
 #define ACCEPT_RETRY_MS 1000     /* out of descriptors: try again this often */
 #define ADDR_LEN (INET6_ADDRSTRLEN + 8)  /* "host:port" as text */
 
@@ -387,10 +388,13 @@ static int send_or_queue(struct client *c, const char *buf, size_t len)
  * Level-triggered: one recv per wake-up; if more is waiting the selector
  * reports the socket again next time. Edge-triggered: the kernel reports
  * new data once, so recv until EAGAIN, or bytes would sit unread with no
- * wake-up to come. Either way, stop below the output cap. */
+ * wake-up to come. Either way, stop below the output cap; and with
+ * --edge, after EDGE_READ_BUDGET recvs, re-arm and let the others have
+ * their turn (seed 002: do not let one client hog the loop). */
 static int client_read(struct selector *sel, struct client *c)
 {
     char buf[BUF_SIZE];
+    int reads = 0;
 
     while (!c->read_closed && c->out_len < OUTPUT_CAP) {
         ssize_t n = recv(c->fd, buf, sizeof buf, 0);
@@ -417,6 +421,14 @@ static int client_read(struct selector *sel, struct client *c)
         }
         if (!(sel->flags & SEL_EDGE))
             break;                      /* level: the selector will call again */
+        if (++reads == EDGE_READ_BUDGET) {
+            if (sel_rearm(sel, c->fd) == -1) {  /* report it again, later */
+                warn("re-arm %s", c->peer);
+                close_client(sel, c, 1);
+                return -1;
+            }
+            break;
+        }
     }
     return update_interest(sel, c);
 }

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench.sh - select vs poll vs epoll as idle connections grow, and the
+# system calls epoll spends per echoed message
+#
+# Part 1, the table Kerrisk gives in The Linux Programming Interface
+# (section 63.4.5), redone here: for each server, a fresh start, then the
+# lab's load generator (tests/tools/load) with 10 active clients (64-byte
+# requests, each waiting for its reply before the next) while 0, 100,
+# 1,000 and 10,000 idle connections stay open and silent. It prints
+# load's line of figures (requests per second, latency percentiles, the
+# server's CPU time per request and memory), then a summary with each
+# row's throughput as a share of the same server with no idle connections.
+# Servers: ../03-select/server and ../04-poll/server when they are built,
+# then this lesson's server on each backend (select, poll, epoll, epoll
+# --edge). select cannot watch descriptors >= FD_SETSIZE (1024), so its
+# 1,000 and 10,000 rows are skipped (1,000 idle + 10 active + the
+# listener and friends cross 1024).
+#
+# Part 2: 05's server on epoll (level-triggered, then --edge) under
+# strace -c -f, then under perf stat counting the syscall tracepoints,
+# for a fixed number of requests: recvfrom, sendto and epoll_wait calls
+# per request. strace slows the server down; the counts are exact anyway.
+#
+# Usage: ./bench.sh                      (about 2.5 minutes)
+#        BENCH_SECS=2 BENCH_IDLE="0 1000" ./bench.sh    (shorter)
+#        BENCH_PART=1 ./bench.sh   (only the table; BENCH_PART=2: only the counts)
+# Figures are printed, never judged: the script fails only if a program
+# cannot run. The load generator runs on the same machine as the server,
+# so both share its cores; run it on a quiet machine.
+set -u
+cd "$(dirname "$0")" || exit 1
+lab=$(cd .. && pwd)
+load=$lab/tests/tools/load
+[ -x ./server ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs ./server and $load)" >&2; exit 1; }
+secs=${BENCH_SECS:-5}
+idles=${BENCH_IDLE:-0 100 1000 10000}
+part=${BENCH_PART:-all}
+requests=${BENCH_REQUESTS:-20000}
+work=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  [ -n "$server_pid" ] && kill -TERM -- "-$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD... - start a server command line (it gets -p 0 added) in
+# its own process group with a descriptor limit for 10,000+ connections;
+# sets server_pid and port
+start() {
+  local name=$1; shift
+  setsid bash -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@" -p 0' \
+    bench "$@" >"$work/out" 2>"$work/$name.err" </dev/null &
+  server_pid=$!
+  port=""
+  for _ in $(seq 200); do
+    read -r ready 2>/dev/null <"$work/out" && port=${ready##*:} && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "bench: $name did not start" >&2; cat "$work/$name.err" >&2; exit 1; }
+}
+
+# stop - SIGTERM the server's group and wait for it
+stop() {
+  kill -TERM -- "-$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null
+  server_pid=""
+}
+
+# row NAME IDLE CMD... - one line of the table
+row() {
+  local name=$1 idle=$2; shift 2
+  if [[ "$name" == *select* ]] && [ $((idle + 10)) -ge 1000 ]; then
+    echo "label=$name idle=$idle skipped: select() cannot watch descriptors >= FD_SETSIZE (1024)" |
+      tee -a "$work/table"
+    return
+  fi
+  start "$name" "$@"
+  "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$idle" --pid "$server_pid" \
+    --label "$name" | tee -a "$work/table"
+  stop
+}
+
+# summary - rps and CPU per request per server and idle count, with each
+# rps as a share of the same server's rps at idle=0
+summary() {
+  echo
+  echo "summary (10 active clients, 64-byte requests, ${secs} s per row)"
+  awk '
+    { delete kv; for (i = 1; i <= NF; i++) if (split($i, p, "=") == 2) kv[p[1]] = p[2] }
+    kv["rps"] == "" { printf "%-18s idle=%-6s %s\n", kv["label"], kv["idle"], "skipped (FD_SETSIZE)"; next }
+    {
+      if (kv["idle"] == 0) base[kv["label"]] = kv["rps"]
+      ratio = (base[kv["label"]] > 0) ? sprintf("%.2f", kv["rps"] / base[kv["label"]]) : "-"
+      printf "%-18s idle=%-6s rps=%-8s cpu_us_per_req=%-6s p99_us=%-7s vs idle=0: %s\n",
+             kv["label"], kv["idle"], kv["rps"], kv["cpu_us_per_req"], kv["p99_us"], ratio
+    }' "$work/table"
+}
+
+# part_table - the select/poll/epoll scaling table
+part_table() {
+  echo "== part 1: 10 active clients, 0 to 10,000 idle connections"
+  : >"$work/table"
+  for idle in $idles; do
+    [ -x ../03-select/server ] && row 03-select "$idle" ../03-select/server
+    [ -x ../04-poll/server ] && row 04-poll "$idle" ../04-poll/server
+    row 05-select "$idle" ./server --backend select
+    row 05-poll "$idle" ./server --backend poll
+    row 05-epoll "$idle" ./server --backend epoll
+    row 05-epoll-edge "$idle" ./server --edge
+  done
+  summary
+}
+
+# count_calls NAME ARGS... - syscalls per request of ./server ARGS
+count_calls() {
+  local name=$1; shift
+  if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
+    start "$name" strace -c -f -o "$work/$name.strace" ./server "$@"
+    "$load" -p "$port" -c 10 -s 64 -n "$requests" --label "$name under strace" >"$work/$name.load"
+    stop
+    awk -v n="$requests" -v name="$name" '
+      $NF ~ /^(recvfrom|sendto|epoll_wait|epoll_ctl|accept4)$/ {
+        printf "%-14s strace -c: %-10s %8d calls  %.3f per request\n", name, $NF, $4, $4 / n
+      }' "$work/$name.strace"
+  else
+    echo "$name: strace is not available or cannot trace here"
+  fi
+  if command -v perf >/dev/null && perf stat -e syscalls:sys_enter_recvfrom true >/dev/null 2>&1; then
+    start "$name" ./server "$@"
+    perf stat -x, -o "$work/$name.perf" -p "$server_pid" \
+      -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait &
+    perf_pid=$!
+    sleep 0.5                           # perf attaches before the load starts
+    "$load" -p "$port" -c 10 -s 64 -n "$requests" --label "$name" >"$work/$name.load"
+    kill -INT "$perf_pid"
+    wait "$perf_pid"
+    stop
+    awk -F, -v n="$requests" -v name="$name" '
+      $3 ~ /sys_enter/ { sub(/.*sys_enter_/, "", $3)
+        printf "%-14s perf stat: %-10s %8d calls  %.3f per request\n", name, $3, $1, $1 / n }' \
+      "$work/$name.perf"
+  else
+    echo "$name: perf cannot count syscall tracepoints here"
+  fi
+}
+
+# part_calls - recv/send/epoll_wait per echoed message
+part_calls() {
+  echo
+  echo "== part 2: system calls per request, 10 clients, $requests requests of 64 bytes"
+  count_calls 05-epoll --backend epoll
+  count_calls 05-epoll-edge --edge
+}
+
+echo "machine: $(nproc) cores, $(uname -sr); load and server on the same machine"
+[ "$part" = 2 ] || part_table
+[ "$part" = 1 ] || part_calls
