@@ -455,23 +455,33 @@ static void run_process_pool(int listen_fd, int workers)
     pool_free(pool);                        /* waits for every worker process */
 }
 
-int main(int argc, char *argv[])
+/* Options from the command line, with their defaults. */
+struct options {
+    const char *host, *port, *kind;
+    int workers;                            /* 0: the pool's default size */
+};
+
+/* parse_options - fill opts from argv; exit 2 with the usage on a bad one */
+static void parse_options(int argc, char *argv[], struct options *opts)
 {
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'}, {"pool", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT, *kind = "threads";
-    int opt, listen_fd, workers = 0;
+    int opt;
 
+    opts->host = "127.0.0.1";
+    opts->port = DEFAULT_PORT;
+    opts->kind = "threads";
+    opts->workers = 0;
     while ((opt = getopt_long(argc, argv, "H:p:w:h", long_options, NULL)) != -1) {
         switch (opt) {
-        case 'H': host = optarg; break;
-        case 'p': port = optarg; break;
-        case 'P': kind = optarg; break;
+        case 'H': opts->host = optarg; break;
+        case 'p': opts->port = optarg; break;
+        case 'P': opts->kind = optarg; break;
         case 'w':
             if (optarg[0] == '\0' || strlen(optarg) > 3
                 || strspn(optarg, "0123456789") != strlen(optarg)
-                || (workers = atoi(optarg)) < 1 || workers > MAX_WORKERS) {
+                || (opts->workers = atoi(optarg)) < 1 || opts->workers > MAX_WORKERS) {
                 fprintf(stderr, "%s: bad worker count '%s' (1-%d)\n", prog_name, optarg,
                         MAX_WORKERS);
                 usage(stderr, 2);
@@ -485,25 +495,33 @@ int main(int argc, char *argv[])
         fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
         usage(stderr, 2);
     }
-    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
-        || atol(port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
+    if (opts->port[0] == '\0' || strlen(opts->port) > 5
+        || strspn(opts->port, "0123456789") != strlen(opts->port) || atol(opts->port) > 65535) {
+        fprintf(stderr, "%s: bad port '%s'\n", prog_name, opts->port);
         usage(stderr, 2);
     }
-    if (strcmp(kind, "threads") != 0 && strcmp(kind, "processes") != 0) {
-        fprintf(stderr, "%s: bad pool '%s' (threads or processes)\n", prog_name, kind);
+    if (strcmp(opts->kind, "threads") != 0 && strcmp(opts->kind, "processes") != 0) {
+        fprintf(stderr, "%s: bad pool '%s' (threads or processes)\n", prog_name, opts->kind);
         usage(stderr, 2);
     }
+}
 
+int main(int argc, char *argv[])
+{
+    struct options opts;
+    int listen_fd;
+
+    parse_options(argc, argv, &opts);
     install_signals();
-    listen_fd = open_listener(host, port);
+    listen_fd = open_listener(opts.host, opts.port);
     listen_fd_for_signal = listen_fd;
     print_ready_line(listen_fd);
 
-    if (strcmp(kind, "threads") == 0)
-        run_thread_pool(listen_fd, workers);
+    /* The one difference between the modes: who calls accept(). */
+    if (strcmp(opts.kind, "threads") == 0)
+        run_thread_pool(listen_fd, opts.workers);       /* the main thread */
     else
-        run_process_pool(listen_fd, workers);
+        run_process_pool(listen_fd, opts.workers);      /* every worker */
 
     note("stopping");
     close(listen_fd);
