@@ -245,6 +245,28 @@ processes_are() { [ "$(process_count "$1")" -eq "$2" ]; }
   done
 }
 
+# group_fds PGID - open descriptors of every process of the group, summed
+group_fds() {
+  local pid n=0
+  for pid in $(group_processes "$1"); do
+    n=$(( n + $(ls "/proc/$pid/fd" 2>/dev/null | wc -l) ))
+  done
+  echo "$n"
+}
+
+@test "400 short connections leak no descriptor, in both modes" {
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 3
+    [ "$mode" = threads ] || wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 3
+    before=$(group_fds "$SERVER_PID")
+    run timeout -k 2 60 "$TOOLS/load" -p "$SERVER_PORT" --short -c 4 -n 400
+    assert_success
+    assert_output --partial "errors=0"
+    [ "$(group_fds "$SERVER_PID")" -eq "$before" ]
+    stop_server
+  done
+}
+
 @test "processes: a worker killed with SIGKILL costs its clients only" {
   start_server $L --pool processes -w 2
   wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
