@@ -104,6 +104,10 @@ measure() {
 echo "== machine: $(nproc) cores, $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "== 1. the cost of one switch"
 ./switches -n 1000000
+if [ "$(uname -m)" = x86_64 ] &&
+   ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/switches-hand" switches.c -pthread 2>/dev/null; then
+  "$work/switches-hand" -n 1000000 | grep 'hand-written'
+fi
 echo
 echo "== 2. $conns connections in one process ($secs s per run, 64-byte requests)"
 measure 10-coroutines ./server

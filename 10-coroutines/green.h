@@ -64,10 +64,10 @@
  *     signals you take through signalfd before green_init(), so that every
  *     context carries the same mask.
  *
- * ucontext (getcontext/makecontext/swapcontext) was removed from POSIX in
- * 2008 and is obsolescent, but glibc keeps it and it remains the clearest
- * way to show a switch: a struct of saved registers, a stack pointer, a
- * function to start. Its cost is one system call per switch, because
+ * ucontext (getcontext/makecontext/swapcontext) was marked obsolescent in
+ * POSIX.1-2001 and removed in POSIX.1-2008, but glibc keeps it and it is
+ * still the clearest way to show a switch: a struct of saved registers, a
+ * stack, a function to start. Its cost is one system call per switch, because
  * swapcontext() also saves and restores the signal mask (rt_sigprocmask);
  * hand-written switches (boost.context, Go) skip that.
  *
@@ -135,7 +135,7 @@
 
 /* --- the switch itself ----------------------------------------------------
  *
- * Three operations, two implementations. The default is ucontext. With
+ * Two operations, two implementations. The default is ucontext. With
  * -DGREEN_HAND_SWITCH on x86-64 a dozen lines of assembly do the same job
  * without the signal-mask system call (bench.sh builds the server both
  * ways to show what that call costs).
@@ -158,7 +158,7 @@ typedef struct {
 } green_context;
 
 void green_swap_stacks(void **save_sp, void *load_sp);
-__asm__(".text\n"
+__asm__(".pushsection .text\n"        /* whatever section the compiler is in */
         "green_swap_stacks:\n"         /* rdi = save_sp, rsi = load_sp */
         "    pushq %rbp\n"
         "    pushq %rbx\n"
@@ -174,7 +174,8 @@ __asm__(".text\n"
         "    popq  %r12\n"
         "    popq  %rbx\n"
         "    popq  %rbp\n"
-        "    ret\n");
+        "    ret\n"
+        ".popsection\n");
 
 static inline void context_switch(green_context *save, green_context *load)
 {

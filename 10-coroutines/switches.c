@@ -15,6 +15,10 @@
  *                    scheduler
  *   process switch   the same between two processes (fork)
  *
+ * Built with -DGREEN_HAND_SWITCH (x86-64), green_yield uses the
+ * hand-written switch of green.h instead of swapcontext (bench.sh does
+ * that too).
+ *
  * Each figure is the elapsed time divided by the number of hand-overs.
  * The pipe figures include the system calls that make the switch happen:
  * that is what a switch between threads or processes costs in practice.
@@ -110,7 +114,11 @@ static void bench_green_yield(void)
         die("spawn");
     green_join(a);
     green_join(b);
+#if defined(GREEN_HAND_SWITCH) && defined(__x86_64__)
+    report("green_yield, hand-written switch", now_ns() - start, 2 * rounds);
+#else
     report("green_yield (coroutine -> hub -> coroutine)", now_ns() - start, 2 * rounds);
+#endif
 }
 
 /* ping_pong - read a byte from `in`, write it to `out`, `rounds` times */
