@@ -24,13 +24,16 @@
 # Usage: ./bench.sh                      (about 2.5 minutes)
 #        BENCH_SECS=2 BENCH_IDLE="0 1000" ./bench.sh    (shorter)
 #        BENCH_PART=1 ./bench.sh   (only the table; BENCH_PART=2: only the counts)
+#        LOAD=path SELECT_SERVER=path POLL_SERVER=path ./bench.sh   (other builds)
 # Figures are printed, never judged: the script fails only if a program
 # cannot run. The load generator runs on the same machine as the server,
 # so both share its cores; run it on a quiet machine.
 set -u
 cd "$(dirname "$0")" || exit 1
 lab=$(cd .. && pwd)
-load=$lab/tests/tools/load
+load=${LOAD:-$lab/tests/tools/load}
+select_server=${SELECT_SERVER:-../03-select/server}
+poll_server=${POLL_SERVER:-../04-poll/server}
 [ -x ./server ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs ./server and $load)" >&2; exit 1; }
 secs=${BENCH_SECS:-5}
 idles=${BENCH_IDLE:-0 100 1000 10000}
@@ -105,8 +108,8 @@ part_table() {
   echo "== part 1: 10 active clients, 0 to 10,000 idle connections"
   : >"$work/table"
   for idle in $idles; do
-    [ -x ../03-select/server ] && row 03-select "$idle" ../03-select/server
-    [ -x ../04-poll/server ] && row 04-poll "$idle" ../04-poll/server
+    [ -x "$select_server" ] && row 03-select "$idle" "$select_server"
+    [ -x "$poll_server" ] && row 04-poll "$idle" "$poll_server"
     row 05-select "$idle" ./server --backend select
     row 05-poll "$idle" ./server --backend poll
     row 05-epoll "$idle" ./server --backend epoll

@@ -211,8 +211,9 @@ hold_suite() {
 
 @test "epoll --edge: a client paused at the cap resumes and gets every byte" {
   # 32 MiB sent before reading a byte (more than the kernel's buffers
-  # hold): the replies pass the cap, reading pauses; then the client reads, output drains, and reading must resume
-  # although no new edge comes from bytes that arrived meanwhile.
+  # hold): the replies pass the cap, reading pauses; then the client
+  # reads, output drains, and reading must resume although no new edge
+  # comes for the bytes that arrived meanwhile.
   start_server $L --edge
   fifo="$BATS_TEST_TMPDIR/go"
   mkfifo "$fifo"
