@@ -29,7 +29,7 @@ secs=${BENCH_SECS:-5}
 idles=${BENCH_IDLE:-0 100 1000 10000}
 csv=()
 [ "${BENCH_CSV:-0}" = 1 ] && csv=(--csv)
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-XXXXXX")
 server_pid=""
 
 cleanup() {
