@@ -59,8 +59,9 @@ for idle in $idles; do
   done
   [ -n "$port" ] || { echo "bench: the server did not start" >&2; cat "$work/err" >&2; exit 1; }
   "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$idle" --pid "$server_pid" \
-    --label "$label" "${csv[@]}"
-  kill -TERM "$server_pid"
+    --label "$label" "${csv[@]}" ||
+    echo "label=$label mode=long conns=10 idle=$idle failed: the load generator stopped (see above)"
+  kill -TERM "$server_pid" 2>/dev/null
   wait "$server_pid"
   server_pid=""
 done
