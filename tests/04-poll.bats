@@ -16,6 +16,13 @@ at_least() { [ "$(count_matches "$2" "$3")" -ge "$1" ]; }
 # holds at least BYTES unread in the kernel (ss Recv-Q)
 queued_at_least() { [ "$(recv_queue_bytes "$SERVER_PORT")" -ge "$1" ]; }
 
+# need_nofile N - skip unless this shell may raise its descriptor limit to N
+need_nofile() {
+  local hard
+  hard=$(ulimit -Hn)
+  [ "$hard" = unlimited ] || [ "$hard" -ge "$1" ] || skip "ulimit -Hn is $hard, below $1"
+}
+
 # start_limited NOFILE [ARGS...] - the server under `ulimit -n NOFILE`
 start_limited() {
   local nofile=$1; shift
@@ -243,6 +250,7 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
 # --- thousands of connections, and running out of descriptors -----------
 
 @test "2,500 connections at once: all accepted, and others still served" {
+  need_nofile 4096
   start_limited 4096
   fifo="$BATS_TEST_TMPDIR/hold.in"
   start_bg_input holder "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 2500 -s "x"
