@@ -10,19 +10,23 @@
 # process group, so cpu_us_per_req is what one connection costs the server,
 # forks and thread starts included (UNP chapter 30's "process control" CPU).
 #
-# Prints one line per server and the ratios against fork-per-client. It
+# Runs RUNS rounds (each server once per round, so that a busy moment of
+# the machine hits every server alike), prints load's line for each run,
+# then each server's median and the ratios against fork-per-client. It
 # never fails on a number: figures depend on the machine and its load.
 # It compiles its own copies of the servers and of load with plain -O2
 # into a temporary folder, so that a sanitizer build in the tree (make
 # SANITIZE=...) cannot slow one of them down.
 #
-# Usage: ./bench.sh                  (from this folder, after make)
-#        BENCH_SECS=10 BENCH_CONNS=16 ./bench.sh
+# Usage: ./bench.sh                  (from this folder)
+#        BENCH_SECS=10 BENCH_CONNS=16 BENCH_RUNS=5 ./bench.sh
+#        (defaults: 5 seconds per run, 8 clients at a time, 3 rounds)
 set -u
 cd "$(dirname "$0")" || exit 1
 LAB=$(cd .. && pwd)
 SECS=${BENCH_SECS:-5}
 CONNS=${BENCH_CONNS:-8}
+RUNS=${BENCH_RUNS:-3}
 CC=${CC:-cc}
 work=$(mktemp -d)
 server_pid=""
@@ -66,21 +70,37 @@ measure() {
   server_pid=""
 }
 
-echo "# $(nproc) cpus, $(uname -sr); load --short -c $CONNS -s 64 -d $SECS"
-{
+echo "# $(nproc) cpus, $(uname -sr); load --short -c $CONNS -s 64 -d $SECS; $RUNS rounds"
+for round in $(seq "$RUNS"); do
   [ -x "$work/fork-server" ] && measure fork-per-client "$work/fork-server"
   [ -x "$work/thread-server" ] && measure thread-per-client "$work/thread-server"
   measure "pool-threads-w$(( $(nproc) + 4 ))" "$work/pool-server" --pool threads
   measure "pool-processes-w$(nproc)" "$work/pool-server" --pool processes
   measure pool-processes-w8 "$work/pool-server" --pool processes -w 8
-} | tee "$work/results"
+done | tee "$work/results"
 
-# ratios against the first line (fork-per-client when it was measured)
+# each server's median run, and ratios against the first server measured
+# (fork-per-client when it was built)
 awk '
-  { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+  function median(list,    n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++)            # insertion sort: n is small
+      for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return a[int((n + 1) / 2)]
+  }
+  { delete v
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     if (v["rps"] == "") next
-    if (base_rps == "") { base = v["label"]; base_rps = v["rps"]; base_cpu = v["cpu_us_per_req"] }
-    printf "# %-22s %8.0f conn/s  %6.1f us CPU/conn  x%.2f conn/s, x%.2f CPU/conn vs %s\n",
-           v["label"], v["rps"], v["cpu_us_per_req"], v["rps"] / base_rps,
-           (base_cpu > 0 ? v["cpu_us_per_req"] / base_cpu : 0), base
+    if (!(v["label"] in rps)) order[++count] = v["label"]
+    rps[v["label"]] = rps[v["label"]] " " v["rps"]
+    cpu[v["label"]] = cpu[v["label"]] " " v["cpu_us_per_req"]
+  }
+  END {
+    print "# the median run of each server:"
+    base_rps = median(rps[order[1]]); base_cpu = median(cpu[order[1]])
+    for (k = 1; k <= count; k++) {
+      l = order[k]; r = median(rps[l]); c = median(cpu[l])
+      printf "# %-22s %8.0f conn/s  %6.1f us CPU/conn   x%.2f conn/s, x%.2f CPU/conn vs %s\n",
+             l, r, c, r / base_rps, (base_cpu > 0 ? c / base_cpu : 0), order[1]
+    }
   }' "$work/results"
