@@ -559,11 +559,21 @@ static int open_under_root(const char *rel, struct stat *st, int *status)
 /* put_location - "Location: /rel/\r\n" into buf, every byte of rel that
  * is not plainly safe in a URL percent-encoded: rel is decoded, and a
  * decoded "%0D%0A" must not end our header line and start a forged one
- * (response splitting). Returns 0, or -1 if it does not fit. */
+ * (response splitting). An empty rel (the root, reached as "/." or
+ * "/sub/..") gives "Location: /": "//" would be a network-path reference,
+ * which a browser reads as "another host". Returns 0, or -1 if it does
+ * not fit. */
 static int put_location(char *buf, size_t size, const char *rel)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t used = (size_t)snprintf(buf, size, "Location: /");
+
+    if (rel[0] == '\0') {
+        if (used + 3 > size)
+            return -1;
+        memcpy(buf + used, "\r\n", 3);
+        return 0;
+    }
 
     for (const unsigned char *p = (const unsigned char *)rel; *p; p++) {
         if (used + 4 > size)
@@ -621,6 +631,12 @@ static int start_file(struct conn *c, const struct http_request *req, int is_hea
                                  &dir_slash);
     if (status == 0)
         fd = open_under_root(rel, &st, &status);
+    if (fd != -1 && dir_slash && !S_ISDIR(st.st_mode)) {
+        close(fd);                          /* "/index.html/": a file is no
+                                               folder (open() says ENOTDIR) */
+        fd = -1;
+        status = 404;
+    }
     if (fd != -1 && S_ISDIR(st.st_mode)) {
         close(fd);
         fd = -1;

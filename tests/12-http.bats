@@ -316,6 +316,16 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   run hcurl "http://127.0.0.1:$SERVER_PORT/sub/"
   assert_output --partial "in the sub folder"
   [ "$(code /sub/?q=1)" = 200 ]
+  # a target that normalises to the root redirects to "/", never to "//"
+  # (a network-path reference: "//host/" would name another server)
+  for path in /. /sub/.. /sub/%2e%2e; do
+    run hcurl -i --path-as-is "http://127.0.0.1:$SERVER_PORT$path"
+    assert_output --partial "301 Moved Permanently"
+    assert_output --partial $'Location: /\r'
+  done
+  # a file is not a folder: "/index.html/" names nothing
+  [ "$(code /index.html/)" = 404 ]
+  [ "$(code /sub/index.html/)" = 404 ]
   # opening a FIFO would block a naive server for ever
   [ "$(code /pipe)" = 403 ]
   [ "$(code /)" = 200 ]
