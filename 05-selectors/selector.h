@@ -26,10 +26,14 @@
  *
  * Edge-triggered mode (SEL_EDGE) exists only for epoll: the kernel
  * reports a descriptor once per change of state, not once per call while
- * the state lasts, so the program must read (and write) until EAGAIN.
+ * the state lasts, so the program must read (and write) until EAGAIN, or
+ * call sel_rearm when it stops early.
  *
  * Every function returns -1 with errno set on failure; nothing here
- * prints or exits: the program decides what a failure means.
+ * prints or exits: the program decides what a failure means. The API
+ * functions are `static inline` only so that a program using part of the
+ * API gets no "unused function" warning; the backends are reached through
+ * their tables.
  *
  * Linux-specific: the epoll backend (epoll_create1, EPOLL_CLOEXEC). The
  * including file must define _GNU_SOURCE before any header.
