@@ -99,7 +99,7 @@ static int connect_to(const char *host, const char *port)
     hints.ai_flags = AI_NUMERICSERV;
     rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        errno = EHOSTUNREACH;
+        errno = EHOSTUNREACH;       /* main checked the address already */
         return -1;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -118,6 +118,27 @@ static int connect_to(const char *host, const char *port)
     if (fd == -1)
         errno = saved_errno;
     return fd;
+}
+
+/* check_address - resolve host:port once, before the crowd starts: a bad
+ * address is then one clear line and exit 1 (as lesson 01's connect_to
+ * says it), not BUYERS failed connections */
+static void check_address(const char *host, const char *port)
+{
+    struct addrinfo hints, *res;
+    int rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
+                gai_strerror(rc));
+        exit(1);
+    }
+    freeaddrinfo(res);
 }
 
 /* send_all - send every byte of buf, looping over partial sends and EINTR;
@@ -254,6 +275,11 @@ static int parse_options(int argc, char *argv[])
         fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
         usage(stderr, 2);
     }
+    if (server_port[0] == '\0' || strlen(server_port) > 5
+        || strspn(server_port, "0123456789") != strlen(server_port) || atol(server_port) > 65535) {
+        fprintf(stderr, "%s: bad port '%s'\n", prog_name, server_port);
+        usage(stderr, 2);
+    }
     return buyer_total;
 }
 
@@ -264,6 +290,7 @@ int main(int argc, char *argv[])
 
     if (buyers == NULL)
         die("calloc");
+    check_address(server_host, server_port);
     for (int i = 0; i < buyer_total; i++) {
         buyers[i].number = i + 1;
         rc = pthread_create(&buyers[i].thread, NULL, run_buyer, &buyers[i]);

@@ -97,6 +97,9 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   run "$LAB/$L/client" -x
   assert_failure 2
   assert_output --partial "Usage:"
+  run "$LAB/$L/client" -p 99999
+  assert_failure 2
+  assert_output --partial "bad port"
 }
 
 @test "a port in use exits 1 naming bind and the cause, and leaves the data file alone" {
