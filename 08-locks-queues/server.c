@@ -83,39 +83,32 @@ static volatile sig_atomic_t listen_fd_for_signal = -1;
 static pid_t buyers[MAX_BUYERS];
 static int buyer_count = 0;
 
+/* log_line - one whole line on stderr: "server: message[: reason]"
+ * Built first and written with one fprintf (one write() on unbuffered
+ * stderr), so lines from several processes never interleave mid-line.
+ * That matters here: every buyer process writes to the server's stderr,
+ * and a line written with several calls could be cut by another's. */
+static void log_line(int errnum, const char *fmt, va_list ap)
+{
+    char msg[NOTE_MAX];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (errnum != 0)
+        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
+    else
+        fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
 /* die - report a setup failure with the reason from errno, exit 1 */
 static void die(const char *fmt, ...)
 {
     int saved_errno = errno;
     va_list ap;
 
-    fprintf(stderr, "%s: ", prog_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
     exit(1);
-}
-
-/* emit_line - write "server: TEXT[: strerror]\n" to stderr in ONE write()
- *
- * Many buyer processes share the server's stderr. A line built with
- * several stdio calls could be cut in two by another process's line; one
- * write() of a short line to a pipe (<= PIPE_BUF) or a file lands whole. */
-static void emit_line(int errnum, const char *fmt, va_list ap)
-{
-    char line[NOTE_MAX];
-    int len = snprintf(line, sizeof line, "%s: ", prog_name);
-
-    len += vsnprintf(line + len, sizeof line - (size_t)len, fmt, ap);
-    if (len > (int)sizeof line - 64)
-        len = (int)sizeof line - 64;
-    if (errnum != 0)
-        len += snprintf(line + len, sizeof line - (size_t)len, ": %s", strerror(errnum));
-    line[len++] = '\n';
-    if (write(STDERR_FILENO, line, (size_t)len) == -1) {
-        /* nowhere left to report it */
-    }
 }
 
 /* warn - report one buyer's trouble with the reason from errno */
@@ -125,9 +118,9 @@ static void warn(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    emit_line(saved_errno, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    errno = saved_errno;
+    errno = saved_errno;        /* the caller may still look at it (accept_loop) */
 }
 
 /* note - one line on stderr about an event */
@@ -136,7 +129,7 @@ static void note(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    emit_line(0, fmt, ap);
+    log_line(0, fmt, ap);
     va_end(ap);
 }
 
