@@ -12,7 +12,9 @@
 #        idle: 10 active clients plus 10,000 idle connections (open, silent);
 #              resident memory per idle connection = (server RSS with them
 #              - RSS just after start) / 10,000
-#        busy: 10,000 connections all echoing 64-byte requests at once
+#        busy: 10,000 connections all echoing 64-byte requests at once,
+#              three rounds with the servers taking turns (the machine's
+#              noise is large), then the median of each
 #      with the lab's load generator (tests/tools/load), which prints
 #      requests/s, latency percentiles, the server's CPU time per request
 #      and its resident memory (rss_kib).
@@ -22,8 +24,8 @@
 # hard limit. The load generator and the server share the machine's cores,
 # so the figures compare servers with each other, on this machine only.
 #
-# Usage: ./bench.sh                 (about a minute and a half)
-#        BENCH_SECS=10 BENCH_CONNS=5000 ./bench.sh
+# Usage: ./bench.sh                 (about three minutes)
+#        BENCH_SECS=10 BENCH_CONNS=5000 BENCH_ROUNDS=5 ./bench.sh
 # Figures are printed, never judged: the script fails only if a program
 # cannot run.
 set -u
@@ -32,6 +34,7 @@ lab=$(cd .. && pwd)
 load=$lab/tests/tools/load
 secs=${BENCH_SECS:-5}
 conns=${BENCH_CONNS:-10000}
+rounds=${BENCH_ROUNDS:-3}
 [ -x ./server ] && [ -x ./switches ] && [ -x "$load" ] ||
   { echo "bench: run 'make' first (needs ./server, ./switches and $load)" >&2; exit 1; }
 work=$(mktemp -d)
@@ -79,25 +82,30 @@ stop() {
   server_pid=""
 }
 
-# measure LABEL COMMAND... - the idle and the busy run for one server
-measure() {
-  local label=$1 base line rss per_conn
+# idle_run LABEL COMMAND... - 10 active clients plus $conns idle ones;
+# prints load's line and the resident memory per idle connection
+idle_run() {
+  local label=$1 base line rss
   shift
   start "$@"
   base=$(rss_kib "$server_pid")
   line=$("$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
            --label "$label")
-  rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$line")
-  echo "idle: $line"
-  if [ -n "$rss" ]; then
-    per_conn=$(awk -v r="$rss" -v b="$base" -v n="$conns" 'BEGIN { printf "%.2f", (r - b) / n }')
-    echo "idle: $label resident memory: $base KiB at start, $rss KiB with $conns idle" \
-         "connections: $per_conn KiB per idle connection"
-  fi
   stop
+  echo "idle: $line"
+  rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$line")
+  [ -n "$rss" ] && awk -v l="$label" -v r="$rss" -v b="$base" -v n="$conns" 'BEGIN {
+    printf "idle: %s resident memory: %d KiB at start, %d KiB with %d idle connections:" \
+           " %.2f KiB per idle connection\n", l, b, r, n, (r - b) / n }'
+}
+
+# busy_run LABEL COMMAND... - $conns connections all echoing
+busy_run() {
+  local label=$1
+  shift
   start "$@"
   echo "busy: $("$load" -p "$port" -c "$conns" -s 64 -d "$secs" --pid "$server_pid" \
-                  --label "$label")"
+                  --label "$label")" | tee -a "$work/busy"
   stop
 }
 
@@ -108,22 +116,60 @@ if [ "$(uname -m)" = x86_64 ] &&
    ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/switches-hand" switches.c -pthread 2>/dev/null; then
   "$work/switches-hand" -n 1000000 | grep 'hand-written'
 fi
-echo
-echo "== 2. $conns connections in one process ($secs s per run, 64-byte requests)"
-measure 10-coroutines ./server
+
+# The servers to compare: label, then command line.
+servers=("10-coroutines ./server")
 if [ "$(uname -m)" = x86_64 ] &&
    ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/server-hand-switch" server.c 2>/dev/null; then
-  measure 10-coroutines-hand-switch "$work/server-hand-switch"
+  servers+=("10-coroutines-hand-switch $work/server-hand-switch")
 else
   echo "(the hand-written switch needs x86-64 and a C compiler: skipped)"
 fi
 if [ -x ../05-selectors/server ]; then
-  measure 05-selectors-epoll ../05-selectors/server --backend epoll
+  servers+=("05-selectors-epoll ../05-selectors/server --backend epoll")
 else
   echo "(05-selectors/server is not built: skipped)"
 fi
 if [ -x ../07-threads/server ]; then
-  measure 07-threads ../07-threads/server
+  servers+=("07-threads ../07-threads/server")
 else
   echo "(07-threads/server is not built: skipped)"
 fi
+
+echo
+echo "== 2. $conns idle connections ($secs s per run, 64-byte requests)"
+for entry in "${servers[@]}"; do
+  # shellcheck disable=SC2086  # the entry is a label and a command line
+  idle_run $entry
+done
+
+echo
+echo "== 3. $conns connections all echoing: $rounds rounds, the servers taking turns"
+: >"$work/busy"
+for round in $(seq "$rounds"); do
+  for entry in "${servers[@]}"; do
+    # shellcheck disable=SC2086
+    busy_run $entry
+  done
+done
+
+echo
+echo "== medians of the $rounds rounds"
+awk '{
+  for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+  label = f["label"]; n[label]++
+  rps[label, n[label]] = f["rps"]; cpu[label, n[label]] = f["cpu_us_per_req"]
+  if (!(label in seen)) { seen[label] = 1; order[++count] = label }
+}
+function median(arr, label, k,   vals, i, j, t) {
+  for (i = 1; i <= k; i++) vals[i] = arr[label, i] + 0
+  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+    if (vals[j] < vals[i]) { t = vals[i]; vals[i] = vals[j]; vals[j] = t }
+  return k % 2 ? vals[(k + 1) / 2] : (vals[k / 2] + vals[k / 2 + 1]) / 2
+}
+END {
+  for (c = 1; c <= count; c++) {
+    l = order[c]
+    printf "busy median: %-26s rps=%.0f cpu_us_per_req=%.1f\n", l, median(rps, l, n[l]), median(cpu, l, n[l])
+  }
+}' "$work/busy"
