@@ -16,9 +16,10 @@
  *      walking, which is why the seeds keep del_datas and closed_cs).
  *
  * It serves many clients at once with one thread, but it never sleeps:
- * idle, it burns a whole CPU core asking "anything yet?" millions of times
- * a second. It counts those wasted calls (calls that returned EAGAIN);
- * -v prints the count every second, and the total is printed at exit.
+ * idle, it burns a whole CPU core asking "anything yet?" hundreds of
+ * thousands of times a second. It counts those wasted calls (calls that
+ * returned EAGAIN); -v prints the count every second, and the total is
+ * printed at exit.
  * --sleep MS adds the seeds' time.sleep(): after a pass that found nothing
  * to do the loop sleeps MS milliseconds, trading reply latency for CPU.
  *
