@@ -77,6 +77,18 @@ static int http_token_equal(const char *s, size_t len, const char *word)
     return 1;
 }
 
+/* http_hex_value - value of one hex digit, or -1 */
+static int http_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* http_bad - record an error status and its reason; returns HTTP_BAD */
 static int http_bad(struct http_request *req, int status, const char *reason)
 {
@@ -142,6 +154,44 @@ static long long http_parse_content_length(const char *value, size_t len)
     return n;
 }
 
+/* http_valid_host - is [v, v+len) a Host value, uri-host [":" port]?
+ * (RFC 9110 sec. 7.2 and RFC 3986 sec. 3.2.2: a name of letters, digits,
+ * "-._~", %XX and "!$&'()*+,;=", or an IPv6 address in brackets.) An
+ * empty value is valid: it is what a client sends for a URI with no host. */
+static int http_valid_host(const char *v, size_t len)
+{
+    size_t i = 0;
+
+    if (len > 0 && v[0] == '[') {            /* [IPv6 address] */
+        for (i = 1; i < len && v[i] != ']'; i++)
+            if (http_hex_value(v[i]) < 0 && v[i] != ':' && v[i] != '.')
+                return 0;
+        if (i == len)
+            return 0;
+        i++;
+    } else {
+        for (; i < len && v[i] != ':'; i++) {
+            unsigned char c = (unsigned char)v[i];
+            if (c == '%') {
+                if (i + 2 >= len || http_hex_value(v[i + 1]) < 0
+                    || http_hex_value(v[i + 2]) < 0)
+                    return 0;
+                i += 2;
+            } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+                         || (c >= 'A' && c <= 'Z') || strchr("-._~!$&'()*+,;=", c) != NULL)
+                       || c == '\0') {
+                return 0;
+            }
+        }
+    }
+    if (i < len && v[i++] != ':')            /* only ":port" may follow */
+        return 0;
+    for (; i < len; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+    return 1;
+}
+
 /* http_note_connection - read the tokens of a Connection header */
 static void http_note_connection(const char *value, size_t len, int *saw_close, int *saw_keep)
 {
@@ -191,6 +241,8 @@ static int http_parse_field(const char *line, size_t len, struct http_request *r
     if (http_token_equal(line, name_len, "host")) {
         if (req->has_host)
             return http_bad(req, 400, "more than one Host header");
+        if (!http_valid_host(line + v, end - v))   /* RFC 9112 sec. 3.2 */
+            return http_bad(req, 400, "invalid Host header");
         req->has_host = 1;
     } else if (http_token_equal(line, name_len, "content-length")) {
         long long n = http_parse_content_length(line + v, end - v);
@@ -214,7 +266,7 @@ static int http_parse_field(const char *line, size_t len, struct http_request *r
  * many bytes the head took), HTTP_INCOMPLETE if more bytes are needed,
  * or HTTP_BAD with req->status and req->reason set. Lines may end in
  * CRLF or a bare LF (RFC 9112 sec. 2.2 allows a server to accept LF).
- * Empty lines before the request line are skipped (sec. 2.2). */
+ * Up to two empty lines before the request line are skipped (sec. 2.2). */
 static int http_parse_request(const char *buf, size_t len, struct http_request *req)
 {
     size_t pos = 0, line_end, line_len, fields = 0;
@@ -223,8 +275,16 @@ static int http_parse_request(const char *buf, size_t len, struct http_request *
     memset(req, 0, sizeof *req);
     req->content_length = -1;
 
-    while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n') && pos < 4)
-        pos++;
+    /* A few empty lines, CR LF or a bare LF, never a lone CR: a CR not
+     * followed by LF is no line end anywhere in HTTP/1.1 (sec. 2.2). */
+    for (int skipped = 0; skipped < 2 && pos < len; skipped++) {
+        if (buf[pos] == '\n')
+            pos++;
+        else if (buf[pos] == '\r' && pos + 1 < len && buf[pos + 1] == '\n')
+            pos += 2;
+        else
+            break;
+    }
     line_end = http_find_line_end(buf, len, pos);
     if (line_end == (size_t)-1)
         return len - pos > MAX_REQUEST_LINE ? http_bad(req, 414, "request line too long")
@@ -270,18 +330,6 @@ static int http_parse_request(const char *buf, size_t len, struct http_request *
      * told "close"; 1.0 closes it unless told "keep-alive". */
     req->keep_alive = req->version_minor == 1 ? !saw_close : (saw_keep && !saw_close);
     return HTTP_COMPLETE;
-}
-
-/* http_hex_value - value of one hex digit, or -1 */
-static int http_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* http_target_to_path - request target -> relative path under the root

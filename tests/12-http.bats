@@ -216,6 +216,23 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   [ "$(code /)" = 200 ]
 }
 
+@test "Host must be one valid host[:port] (RFC 9112 sec. 3.2); a bare CR is never a line end" {
+  start_server $L
+  for host in 'a b' 'a/b' 'a@b' 'a:8x' '[::1' 'a%%zz' '[::1]x'; do
+    run raw "GET / HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n"
+    assert_output --partial "400 Bad Request" || { echo "# Host: $host"; false; }
+  done
+  for host in 'example.test' 'example.test:8000' '127.0.0.1:8000' '[::1]:8000' 'xn--bcher-kva.example' ''; do
+    run raw "GET / HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n"
+    assert_output --partial "200 OK" || { echo "# Host: $host"; false; }
+  done
+  # empty lines (CR LF or LF) before a request are skipped (sec. 2.2), a lone CR is not
+  run raw '\r\n\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  assert_output --partial "200 OK"
+  run raw '\rGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+}
+
 # --- connections -----------------------------------------------------------
 
 @test "keep-alive: curl reuses one connection for several requests" {
