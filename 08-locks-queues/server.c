@@ -165,8 +165,10 @@ static void on_stop_signal(int signo)
 }
 
 /* on_wake_signal - SIGUSR1's disposition in a buyer; never runs (SIGUSR1
- * is kept blocked there and taken by sigtimedwait), but a signal whose
- * disposition is SIG_IGN would be discarded instead of kept pending */
+ * is kept blocked there and taken by sigtimedwait). It exists because
+ * POSIX leaves it unspecified whether a blocked signal whose disposition
+ * is SIG_IGN is discarded or kept pending (Linux keeps it; other systems
+ * may not); with a handler it is kept pending everywhere. */
 static void on_wake_signal(int signo)
 {
     (void)signo;
@@ -603,9 +605,9 @@ static void run_buyer_process(int conn_fd, int listen_fd, const struct office *o
     /* SIGINT/SIGTERM kill a buyer at once (the default action): the data
      * file is always whole thanks to rename(), and the kernel releases
      * the lock of a dead process. SIGUSR1 stays blocked and is taken by
-     * sigtimedwait() in simulate_delay(); it needs a disposition other
-     * than SIG_IGN, or the kernel would discard it instead of keeping it
-     * pending. */
+     * sigtimedwait() in simulate_delay(); it gets a handler rather than
+     * the parent's SIG_IGN, because a blocked signal that is ignored may
+     * be discarded instead of kept pending (POSIX leaves it open). */
     set_handler(SIGINT, SIG_DFL);
     set_handler(SIGTERM, SIG_DFL);
     set_handler(SIGCHLD, SIG_DFL);
