@@ -103,17 +103,29 @@ static unsigned long conn_count = 0;
 
 static volatile sig_atomic_t stop_requested = 0;
 
+/* log_line - one whole line on stderr: "server: message[: reason]"
+ * Built first and written with one fprintf (one write() on unbuffered
+ * stderr), so a line never mixes with another process's output. */
+static void log_line(int errnum, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (errnum != 0)
+        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
+    else
+        fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
 /* die - report a setup failure with the reason from errno, exit 1 */
 static void die(const char *fmt, ...)
 {
     int saved_errno = errno;
     va_list ap;
 
-    fprintf(stderr, "%s: ", prog_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
     exit(1);
 }
 
@@ -123,11 +135,9 @@ static void warn(const char *fmt, ...)
     int saved_errno = errno;
     va_list ap;
 
-    fprintf(stderr, "%s: ", prog_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
 }
 
 /* note - one line on stderr about an event (not with -q) */
@@ -137,11 +147,9 @@ static void note(const char *fmt, ...)
 
     if (quiet)
         return;
-    fprintf(stderr, "%s: ", prog_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    log_line(0, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* usage - print the command line; exit with status */
