@@ -157,7 +157,12 @@ echo
 echo "== medians of the $rounds rounds"
 awk '{
   for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-  label = f["label"]; n[label]++
+  label = f["label"]
+  if (f["requests"] + 0 == 0 || f["errors"] + 0 > 0) {   # a failed run: say so, skip it
+    printf "busy: %s: a run with errors, left out of the median\n", label
+    next
+  }
+  n[label]++
   rps[label, n[label]] = f["rps"]; cpu[label, n[label]] = f["cpu_us_per_req"]
   if (!(label in seen)) { seen[label] = 1; order[++count] = label }
 }
