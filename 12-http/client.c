@@ -160,22 +160,25 @@ static void split_url(char *url, const char **host, const char **port, const cha
         *host = rest;
 }
 
-/* read_line - one header line (CRLF or LF stripped) into a fresh buffer;
- * NULL at end of input. Refuses lines longer than MAX_LINE. */
-static char *read_line(FILE *in, char **line, size_t *cap)
+/* read_line - one header line (CRLF or LF stripped) into line[size];
+ * NULL at end of input. A line that does not fit is refused at once,
+ * after size bytes: a server sending one endless line must not make us
+ * buffer it without bound (getline() would). */
+static char *read_line(FILE *in, char *line, size_t size)
 {
-    ssize_t n = getline(line, cap, in);
+    size_t n;
 
-    if (n == -1) {
+    if (fgets(line, (int)size, in) == NULL) {
         if (ferror(in))
             die("recv");
         return NULL;
     }
-    if (n > MAX_LINE)
-        fail("a header line of %zd bytes: refused", n);
-    while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
-        (*line)[--n] = '\0';
-    return *line;
+    n = strlen(line);
+    if (n == size - 1 && line[n - 1] != '\n')
+        fail("a header line longer than %zu bytes: refused", size - 2);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    return line;
 }
 
 /* copy_bytes - copy count bytes (or, with count < 0, all up to end of
@@ -203,26 +206,26 @@ static void copy_bytes(FILE *in, long long count)
 
 /* copy_chunked - decode a chunked body: "SIZE-in-hex\r\n DATA \r\n" ...
  * "0\r\n", then optional trailer lines and a blank line */
-static void copy_chunked(FILE *in, char **line, size_t *cap)
+static void copy_chunked(FILE *in, char *line, size_t size)
 {
     for (;;) {
         char *end;
-        long long size;
+        long long chunk;
 
-        if (read_line(in, line, cap) == NULL)
+        if (read_line(in, line, size) == NULL)
             fail("the connection ended inside a chunked body");
         errno = 0;
-        size = strtoll(*line, &end, 16);    /* ";ext=..." after the size is allowed */
-        if (end == *line || errno != 0 || size < 0 || (*end != '\0' && *end != ';'
+        chunk = strtoll(line, &end, 16);    /* ";ext=..." after the size is allowed */
+        if (end == line || errno != 0 || chunk < 0 || (*end != '\0' && *end != ';'
                                                        && *end != ' ' && *end != '\t'))
-            fail("bad chunk size line '%s'", *line);
-        if (size == 0)
+            fail("bad chunk size line '%s'", line);
+        if (chunk == 0)
             break;
-        copy_bytes(in, size);
-        if (read_line(in, line, cap) == NULL || (*line)[0] != '\0')
+        copy_bytes(in, chunk);
+        if (read_line(in, line, size) == NULL || line[0] != '\0')
             fail("a chunk not followed by CRLF");
     }
-    while (read_line(in, line, cap) != NULL && (*line)[0] != '\0')
+    while (read_line(in, line, size) != NULL && line[0] != '\0')
         ;                                   /* trailer fields: ignored */
 }
 
@@ -248,18 +251,18 @@ static void send_request(FILE *out, const char *host, const char *port, const ch
  * the status code */
 static int read_response(FILE *in, int show_headers)
 {
-    char *line = NULL, *colon;
-    size_t cap = 0;
+    char line[MAX_LINE + 2];                /* MAX_LINE bytes (a CR too), LF, NUL */
+    char *colon;
     long long length = -1;
     int status, chunked = 0;
 
-    if (read_line(in, &line, &cap) == NULL)
+    if (read_line(in, line, sizeof line) == NULL)
         fail("the server closed the connection without an answer");
     if (sscanf(line, "HTTP/%*d.%*d %3d", &status) != 1)
         fail("not an HTTP status line: '%.80s'", line);
     if (show_headers)
         printf("%s\r\n", line);
-    while (read_line(in, &line, &cap) != NULL && line[0] != '\0') {
+    while (read_line(in, line, sizeof line) != NULL && line[0] != '\0') {
         if (show_headers)
             printf("%s\r\n", line);
         colon = strchr(line, ':');
@@ -279,10 +282,9 @@ static int read_response(FILE *in, int show_headers)
     if (status == 204 || status == 304 || (status >= 100 && status < 200))
         ;                                   /* these never carry a body */
     else if (chunked)                       /* chunked wins over a length */
-        copy_chunked(in, &line, &cap);
+        copy_chunked(in, line, sizeof line);
     else
         copy_bytes(in, length);             /* -1: to the end of the connection */
-    free(line);
     if (fflush(stdout) == EOF)
         die("write");
     return status;

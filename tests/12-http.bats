@@ -473,6 +473,23 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   done
 }
 
+@test "lab client: a header line that never ends is refused, not buffered without bound" {
+  command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
+  # a server whose answer starts well, then sends one header line for ever
+  cat >"$BATS_TEST_TMPDIR/endless.sh" <<'EOF'
+sed -u '/^.$/q' >/dev/null
+printf 'HTTP/1.1 200 OK\r\nX-Endless: '
+yes | tr -d '\n'
+EOF
+  start_bg socat-endless socat -d -d TCP-LISTEN:0,bind=127.0.0.1 \
+    SYSTEM:"sh $BATS_TEST_TMPDIR/endless.sh"
+  wait_for_line "$BG_ERR" 'listening on'
+  port=$(grep -o 'listening on .*' "$BG_ERR" | sed 's/.*://')
+  run timeout -k 2 "$CLIENT_TIMEOUT" "$LAB/$L/client" "http://127.0.0.1:$port/"
+  assert_failure 1
+  assert_output --partial "refused"
+}
+
 @test "lab client: a refused connection is one clear line and exit 1" {
   start_server $L
   port=$SERVER_PORT
