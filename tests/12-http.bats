@@ -391,6 +391,20 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   kill -0 "$SERVER_PID"
 }
 
+@test "a client that half-closes, then leaves without reading a big file: no death by SIGPIPE" {
+  command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
+  make_root
+  head -c 20000000 /dev/zero >"$ROOT/big.bin"    # more than both socket buffers hold
+  start_server $L -r "$ROOT"
+  # socat -u sends the request, half-closes, never reads, and closes 0.5 s
+  # later: the reset finds the server's socket in CLOSE_WAIT, and the next
+  # sendfile() fails with EPIPE and raises SIGPIPE (ignored by the server)
+  printf 'GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n' |
+    timeout -k 2 "$CLIENT_TIMEOUT" socat -u - "TCP:127.0.0.1:$SERVER_PORT"
+  wait_for_line "$SERVER_ERR" 'client gone while sending' "$LAB_WAIT" "$SERVER_PID"
+  [ "$(code /style.css)" = 200 ]
+}
+
 @test "hundreds of clients at once: 300 held connections and 200 parallel requests" {
   start_server $L -q
   fifo="$BATS_TEST_TMPDIR/hold.in"
