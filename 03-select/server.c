@@ -407,7 +407,10 @@ static void save_line(struct client *c)
     c->line_len = 0;
 }
 
-/* log_bytes - --log mode: cut received bytes into lines and save each one */
+/* log_bytes - --log mode: cut received bytes into lines and save each one.
+ * A full line buffer is saved only when one more byte of the same line
+ * comes, so a line of exactly LINE_CAP bytes is still one entry (saved at
+ * its newline), not a piece followed by an empty line. */
 static int log_bytes(struct client *c, const char *data, size_t len)
 {
     if (c->line == NULL && (c->line = malloc(LINE_CAP)) == NULL)
@@ -417,9 +420,9 @@ static int log_bytes(struct client *c, const char *data, size_t len)
             save_line(c);
             continue;
         }
-        c->line[c->line_len++] = data[i];
         if (c->line_len == LINE_CAP)
             save_line(c);               /* a very long line: saved in pieces */
+        c->line[c->line_len++] = data[i];
     }
     return 0;
 }

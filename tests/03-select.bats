@@ -325,6 +325,22 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   [ "$(select_calls)" -lt 100 ]
 }
 
+@test "--log: a line of exactly 4096 bytes is one entry, a longer one is cut in pieces" {
+  log="$BATS_TEST_TMPDIR/select.log"
+  start_server $L --log "$log"
+  full=$(head -c 4096 /dev/zero | tr '\0' 'y')
+  run client $L <<<"$full"
+  assert_success
+  assert_output "received 4096 bytes"
+  run client $L <<<"${full}zz"
+  assert_success
+  assert_output $'received 4096 bytes\nreceived 2 bytes'
+  run cat "$log"
+  [ "${#lines[@]}" -eq 3 ]
+  assert_line --index 0 --regexp "^\[127\.0\.0\.1:[0-9]+\] $full\$"
+  assert_line --index 2 --regexp '^\[127\.0\.0\.1:[0-9]+\] zz$'
+}
+
 @test "--log: a client that never reads its acks is paused, memory bounded" {
   log="$BATS_TEST_TMPDIR/select.log"
   start_server $L -v --log "$log"
