@@ -22,7 +22,7 @@
  *
  * The select backend refuses descriptors >= FD_SETSIZE (errno ERANGE):
  * FD_SET on such a descriptor writes outside the fd_set, silently
- * corrupting memory. Python's SelectSelector raises ValueError instead.
+ * corrupting memory. Python's select.select() raises ValueError instead.
  *
  * Edge-triggered mode (SEL_EDGE) exists only for epoll: the kernel
  * reports a descriptor once per change of state, not once per call while
