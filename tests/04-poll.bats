@@ -89,6 +89,15 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
   [ -z "$(group_processes "$SERVER_PID")" ]
 }
 
+@test "SIGTERM while output waits for a client that never reads: exit 0, nothing left" {
+  start_server $L -v
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  wait_for_line "$SERVER_ERR" 'output backlog full, not reading it'
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  assert_equal "$(tail -n 1 "$SERVER_ERR" | sed 's/ [0-9]* / N /')" "server: stopping after N poll calls"
+}
+
 @test "client: connection refused is one clear line and exit 1" {
   start_server $L
   port=$SERVER_PORT
