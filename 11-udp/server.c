@@ -161,7 +161,8 @@ static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, siz
 /* open_udp_socket - socket(SOCK_DGRAM) and bind; exit 1 on failure.
  * No listen() and no accept(): there are no connections to queue. No
  * SO_REUSEADDR either: UDP has no TIME_WAIT to wait out, and on Linux the
- * option would let a second server bind the same port and steal datagrams. */
+ * option would let a second server (setting it too) bind the same port and
+ * steal the datagrams: the socket bound last receives them. */
 static int open_udp_socket(const char *host, const char *port)
 {
     struct addrinfo hints, *res;
