@@ -42,13 +42,28 @@ trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
 # label NAME - prefix each line of stdin with [NAME]
 label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
 # label_server - like label, but while $work/quiet exists the crowd's
-# "connection from" and "closed" lines are counted in the log, not shown
+# "connection from" and "closed" lines are counted in the log, not shown,
+# and $work/seen says how many lines the labeller has read so far (it
+# reads behind the log file: see catch_up)
 label_server() {
+  local seen=0
   while IFS= read -r line; do
-    if [ -e "$work/quiet" ] && [[ $line == *"connection from"* || $line == *"closed"* ]]; then
-      continue
+    seen=$((seen + 1))
+    if [ -e "$work/quiet" ]; then
+      echo "$seen" >"$work/seen"
+      [[ $line == *"connection from"* || $line == *"closed"* ]] && continue
     fi
     printf '%-11s %s\n' "[server]" "$line"
+  done
+}
+# catch_up - wait until label_server has read every line of the log so
+# far, so that none of the crowd's lines is shown after quiet ends
+catch_up() {
+  local seen
+  for _ in $(seq 600); do
+    seen=$(cat "$work/seen" 2>/dev/null)
+    [ "${seen:-0}" -ge "$(wc -l <"$work/server.err")" ] && return
+    sleep 0.05
   done
 }
 say() { printf '%-11s %s\n' "[demo]" "$*"; }
@@ -103,6 +118,7 @@ for _ in $(seq 600); do
   [ "$(grep -c 'closed' "$work/server.err")" -ge $((HOLD + 3)) ] && break
   sleep 0.05
 done
+catch_up
 rm -f "$work/quiet"
 say "the server has $(ls /proc/"$server_pid"/fd | wc -l) descriptors open again"
 pause
