@@ -6,8 +6,9 @@
  * the body. How long the body is, the headers say: Content-Length gives
  * the byte count, "Transfer-Encoding: chunked" cuts it into pieces each
  * preceded by its size in hex, and with neither the body runs to the end
- * of the connection. Redirects are not followed: a 301 is printed and
- * counts as a failure, as with curl without -L.
+ * of the connection. An interim 1xx answer (103 Early Hints) has no body
+ * and is passed over to the final one. Redirects are not followed: a 301
+ * is printed and counts as a failure, as with curl without -L.
  *
  * Usage: ./client [-i] [-H ADDR] [-p PORT] URL
  *   URL is http://HOST[:PORT]/PATH, or just /PATH; -H and -p give the host
@@ -247,22 +248,21 @@ static void send_request(FILE *out, const char *host, const char *port, const ch
         die("send");
 }
 
-/* read_response - status line, headers (echoed with -i), body; returns
- * the status code */
-static int read_response(FILE *in, int show_headers)
+/* read_head - a status line and its header fields (echoed with -i);
+ * notes the body's framing in *length and *chunked; returns the status */
+static int read_head(FILE *in, char *line, size_t size, int show_headers,
+                     long long *length, int *chunked)
 {
-    char line[MAX_LINE + 2];                /* MAX_LINE bytes (a CR too), LF, NUL */
     char *colon;
-    long long length = -1;
-    int status, chunked = 0;
+    int status;
 
-    if (read_line(in, line, sizeof line) == NULL)
+    if (read_line(in, line, size) == NULL)
         fail("the server closed the connection without an answer");
     if (sscanf(line, "HTTP/%*d.%*d %3d", &status) != 1)
         fail("not an HTTP status line: '%.80s'", line);
     if (show_headers)
         printf("%s\r\n", line);
-    while (read_line(in, line, sizeof line) != NULL && line[0] != '\0') {
+    while (read_line(in, line, size) != NULL && line[0] != '\0') {
         if (show_headers)
             printf("%s\r\n", line);
         colon = strchr(line, ':');
@@ -272,14 +272,31 @@ static int read_response(FILE *in, int show_headers)
         for (colon++; *colon == ' ' || *colon == '\t'; colon++)
             ;
         if (strcasecmp(line, "Content-Length") == 0)
-            length = strtoll(colon, NULL, 10);
+            *length = strtoll(colon, NULL, 10);
         else if (strcasecmp(line, "Transfer-Encoding") == 0 && strstr(colon, "chunked"))
-            chunked = 1;
+            *chunked = 1;
     }
     if (show_headers)
         printf("\r\n");
+    return status;
+}
 
-    if (status == 204 || status == 304 || (status >= 100 && status < 200))
+/* read_response - the head, then the body; returns the status code.
+ * A 1xx answer (103 Early Hints, a stray 100 Continue) is interim: it has
+ * no body, and the real answer follows on the same connection. */
+static int read_response(FILE *in, int show_headers)
+{
+    char line[MAX_LINE + 2];                /* MAX_LINE bytes (a CR too), LF, NUL */
+    long long length;
+    int status, chunked;
+
+    do {
+        length = -1;
+        chunked = 0;
+        status = read_head(in, line, sizeof line, show_headers, &length, &chunked);
+    } while (status >= 100 && status < 200 && status != 101);
+
+    if (status == 204 || status == 304 || status == 101)
         ;                                   /* these never carry a body */
     else if (chunked)                       /* chunked wins over a length */
         copy_chunked(in, line, sizeof line);

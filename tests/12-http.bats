@@ -468,22 +468,25 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   assert_failure 1
 }
 
-@test "lab client: chunked bodies and bodies that end with the connection" {
+@test "lab client: chunked bodies, bodies that end with the connection, interim 1xx answers" {
   command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
   printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n8;ext=1\r\n, chunky\r\n8\r\n world!\n\r\n0\r\nX-Trailer: yes\r\n\r\n' \
     >"$BATS_TEST_TMPDIR/chunked"
   printf 'HTTP/1.0 200 OK\r\n\r\nno length: read to the end\n' >"$BATS_TEST_TMPDIR/eof"
-  for reply in chunked eof; do
+  # interim 1xx answers come before the final one (RFC 9110 sec. 15.2)
+  printf 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\nthe final answer\n' \
+    >"$BATS_TEST_TMPDIR/interim"
+  for reply in chunked eof interim; do
     start_bg "socat-$reply" socat -d -d TCP-LISTEN:0,bind=127.0.0.1 \
       SYSTEM:"sed -u '/^.\$/q' >/dev/null; cat $BATS_TEST_TMPDIR/$reply"
     wait_for_line "$BG_ERR" 'listening on'
     port=$(grep -o 'listening on .*' "$BG_ERR" | sed 's/.*://')
     timeout 20 "$LAB/$L/client" "http://127.0.0.1:$port/x" >"$BATS_TEST_TMPDIR/got-$reply"
-    if [ "$reply" = chunked ]; then
-      printf 'Hello, chunky world!\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply"
-    else
-      printf 'no length: read to the end\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply"
-    fi
+    case $reply in
+      chunked) printf 'Hello, chunky world!\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply" ;;
+      eof) printf 'no length: read to the end\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply" ;;
+      interim) printf 'the final answer\n' | cmp - "$BATS_TEST_TMPDIR/got-$reply" ;;
+    esac
   done
 }
 
