@@ -21,8 +21,10 @@
  * connection closes (or a second later).
  *
  * With --edge the epoll backend is edge-triggered: a wake-up means "the
- * state changed", so each callback reads (and writes) until EAGAIN.
- * Compare client_read's loop in both modes: that is the whole difference.
+ * state changed", so each callback reads (and writes) until EAGAIN. The
+ * whole difference between the modes is in client_read (one recv per
+ * wake-up, or recv until EAGAIN within a budget and re-arm) and at the end
+ * of client_write (a client resumed after a pause is read at once).
  *
  * Usage: ./server [-H ADDR] [-p PORT] [--backend select|poll|epoll] [--edge]
  *        (defaults: 127.0.0.1, 9005, the best backend: epoll, level-triggered)
