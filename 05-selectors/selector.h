@@ -1,10 +1,11 @@
 /* selector.h - a small selector API with select, poll and epoll backends
  *
- * Python's selectors module in C, about 600 lines with the comments. A program registers
- * a descriptor with the events it wants (SEL_READ, SEL_WRITE) and a
- * callback plus a data pointer (the seeds' `sel.register(conn,
- * EVENT_READ, read)`), changes its interest with sel_modify, removes it
- * with sel_unregister, and calls sel_select to wait for ready descriptors.
+ * Python's selectors module in C, about 600 lines with the comments. A
+ * program registers a descriptor with the events it wants (SEL_READ,
+ * SEL_WRITE) and a callback plus a data pointer (the seeds'
+ * `sel.register(conn, EVENT_READ, read)`), changes its interest with
+ * sel_modify, removes it with sel_unregister, and calls sel_select to
+ * wait for ready descriptors.
  * sel_select fills `sel->fired` with (fd, mask) pairs; the caller looks up
  * each fd's key and calls key->callback, as the seed's loop does
  * `callback = key.data; callback(key.fileobj, mask)`.
