@@ -120,8 +120,10 @@ static int connect_to(const char *host, const char *port)
  * owned by the caller's buffers); exit 2 if it is not an http URL */
 static void split_url(char *url, const char **host, const char **port, const char **path)
 {
-    char *rest, *slash, *colon;
+    char *rest, *slash, *colon, *hash = strchr(url, '#');
 
+    if (hash != NULL)                       /* a fragment is the browser's own */
+        *hash = '\0';                       /* business: it is never sent */
     if (url[0] == '/') {                    /* just a path */
         *path = url;
         return;

@@ -466,6 +466,12 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   assert_output --partial "404"
   run client $L /sub-without-slash-that-does-not-exist
   assert_failure 1
+  # a fragment (#...) belongs to the browser: it is never sent
+  run client $L "http://127.0.0.1:$SERVER_PORT/lessons.html#top"
+  assert_success
+  wait_for_line "$SERVER_ERR" '"GET /lessons.html HTTP/1.1" 200'
+  run grep -c '#top' "$SERVER_ERR"
+  assert_output 0
 }
 
 @test "lab client: chunked bodies, bodies that end with the connection, interim 1xx answers" {
