@@ -23,7 +23,7 @@
 # for a fixed number of requests: recvfrom, sendto and epoll_wait calls
 # per request. strace slows the server down; the counts are exact anyway.
 #
-# Usage: ./bench.sh                      (about 2.5 minutes)
+# Usage: ./bench.sh                      (about 4 minutes)
 #        BENCH_SECS=2 BENCH_IDLE="0 1000" ./bench.sh    (shorter)
 #        BENCH_PART=1 ./bench.sh   (only the table; BENCH_PART=2: only the counts)
 #        LOAD=path SELECT_SERVER=path POLL_SERVER=path ./bench.sh   (other builds)
