@@ -48,7 +48,9 @@
  *     points to do not change while that coroutine is suspended, because
  *     nothing else runs on that stack; so passing &local to another
  *     coroutine is fine for exactly as long as the owner stays inside that
- *     frame. After green_join() returns the whole mapping is gone.
+ *     frame. After green_join() returns the mapping is unmapped, or kept
+ *     in a small cache and given to the next coroutine spawned: either way
+ *     a pointer into it is dangling.
  *   - A coroutine is in at most one of: the run queue (READY), the sleep
  *     list (SLEEPING), one fd's reader or writer slot (WAITING_IO), another
  *     coroutine's joiner slot (JOINING). RUNNING and DONE are in none.
@@ -132,6 +134,7 @@
 
 #define GREEN_MAX_EVENTS 256   /* events taken from epoll per wait */
 #define GREEN_FAIR_CALLS 16    /* socket calls in a row before a forced yield */
+#define GREEN_STACK_CACHE 64   /* finished coroutines' stacks kept for reuse */
 
 /* --- the switch itself ----------------------------------------------------
  *
@@ -272,6 +275,8 @@ static struct {
     unsigned next_id;
     int epoll_fd;
     size_t page_size;
+    char *stack_cache[GREEN_STACK_CACHE];   /* mappings ready for reuse */
+    unsigned cached;
     const void *hub_stack_bottom;   /* for ASan: main's stack */
     size_t hub_stack_size;
     void *hub_fake_stack;
@@ -373,33 +378,16 @@ static inline void park(void)
     switch_to_hub(self, 0);
 }
 
-/* free_mapping - unmap a finished coroutine's stack and record */
-static inline void free_mapping(struct green *g)
+/* new_mapping - a guard page and a stack, `size` bytes in all: a finished
+ * coroutine's from the cache if there is one, else fresh from mmap();
+ * NULL with errno set (mmap fails with ENOMEM also when the process has
+ * vm.max_map_count mappings) */
+static inline char *new_mapping(size_t size)
 {
-    void *base = g->map_base;   /* g itself lives in the mapping */
-    size_t size = g->map_size;
-
-#ifdef GREEN_ASAN
-    /* Frames that never returned left poisoned bytes in ASan's shadow; a
-     * later mapping at the same address must not inherit them. */
-    __asan_unpoison_memory_region(g->stack_bottom, g->stack_size);
-    __lsan_unregister_root_region(g->stack_bottom, size - sched.page_size);
-#endif
-    munmap(base, size);
-}
-
-/* --- spawn and join ---------------------------------------------------------- */
-
-/* green_spawn - a new coroutine that will run fn(arg); it starts when the
- * spawner next parks or yields. NULL with errno set if no memory (mmap
- * fails with ENOMEM also when vm.max_map_count is reached). */
-static inline struct green *green_spawn(void (*fn)(void *), void *arg)
-{
-    size_t record = (sizeof(struct green) + 63) & ~(size_t)63;
-    size_t size = sched.page_size + GREEN_STACK_SIZE;   /* guard + stack */
     char *base;
-    struct green *g;
 
+    if (sched.cached > 0)
+        return sched.stack_cache[--sched.cached];
     base = mmap(NULL, size, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED)
@@ -411,6 +399,52 @@ static inline struct green *green_spawn(void (*fn)(void *), void *arg)
         errno = saved_errno;
         return NULL;
     }
+#ifdef GREEN_ASAN
+    __lsan_register_root_region(base + sched.page_size, size - sched.page_size);
+#endif
+    return base;
+}
+
+/* free_mapping - give a mapping back: to the cache, so that the next
+ * spawn costs no mmap, mprotect or page fault (a server with short
+ * connections spawns all the time), or to the kernel when it is full */
+static inline void free_mapping(char *base, size_t size)
+{
+#ifdef GREEN_ASAN
+    /* Frames that never returned left poisoned bytes in ASan's shadow; the
+     * next coroutine on this stack must not inherit them. */
+    __asan_unpoison_memory_region(base + sched.page_size, size - sched.page_size);
+#endif
+    if (sched.cached < GREEN_STACK_CACHE) {
+        sched.stack_cache[sched.cached++] = base;
+        return;
+    }
+#ifdef GREEN_ASAN
+    __lsan_unregister_root_region(base + sched.page_size, size - sched.page_size);
+#endif
+    munmap(base, size);
+}
+
+/* free_green - free a finished coroutine (its record is in the mapping) */
+static inline void free_green(struct green *g)
+{
+    free_mapping(g->map_base, g->map_size);
+}
+
+/* --- spawn and join ---------------------------------------------------------- */
+
+/* green_spawn - a new coroutine that will run fn(arg); it starts when the
+ * spawner next parks or yields. NULL with errno set if no memory. */
+static inline struct green *green_spawn(void (*fn)(void *), void *arg)
+{
+    size_t record = (sizeof(struct green) + 63) & ~(size_t)63;
+    size_t size = sched.page_size + GREEN_STACK_SIZE;   /* guard + stack */
+    char *base;
+    struct green *g;
+
+    base = new_mapping(size);
+    if (base == NULL)
+        return NULL;
     g = (struct green *)(base + size - record);
     memset(g, 0, sizeof *g);
     g->fn = fn;
@@ -423,13 +457,10 @@ static inline struct green *green_spawn(void (*fn)(void *), void *arg)
 
     if (context_prepare(&g->context, g->stack_bottom, g->stack_size, green_trampoline) == -1) {
         int saved_errno = errno;
-        munmap(base, size);
+        free_mapping(base, size);
         errno = saved_errno;
         return NULL;
     }
-#ifdef GREEN_ASAN
-    __lsan_register_root_region(g->stack_bottom, size - sched.page_size);
-#endif
     sched.live++;
     make_ready(g);
     return g;
@@ -442,7 +473,7 @@ static inline void coroutine_ended(struct green *g)
     if (g->joiner != NULL)
         make_ready(g->joiner);
     if (g->detached)
-        free_mapping(g);
+        free_green(g);
 }
 
 /* wake_io - make the coroutine in a reader/writer slot runnable */
@@ -555,14 +586,14 @@ static inline void green_join(struct green *g)
         self->state = GREEN_JOINING;
         park();
     }
-    free_mapping(g);
+    free_green(g);
 }
 
 /* green_detach - nobody will join g: free it as soon as it ends */
 static inline void green_detach(struct green *g)
 {
     if (g->state == GREEN_DONE)
-        free_mapping(g);
+        free_green(g);
     else
         g->detached = 1;
 }
