@@ -149,6 +149,26 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   assert_output "ok 1048576"
 }
 
+@test "half-close with output still pending: every byte arrives before the close" {
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/gate"
+  start_bg_input lateread "$fifo" "$TOOLS/03-lateread" -p "$SERVER_PORT" -n 1048576
+  exec {gate}>"$fifo"
+  reader=$BG_PID reader_out=$BG_OUT
+  # 1 MiB sent and the write side shut before a byte is read (the
+  # reader's receive buffer is tiny): every reply still waits, in the
+  # server's buffer or in its kernel send buffer, which may have taken
+  # them all and let the server close already.
+  wait_for_line "$reader_out" '^sent 1048576$' "$LAB_WAIT" "$reader"
+  # Reading only now, the client still gets every byte: the end of file
+  # did not make the server drop, or reset, what it owed.
+  exec {gate}>&-
+  wait_exit "$reader"
+  [ "$EXIT_STATUS" -eq 0 ]
+  assert_equal "$(cat "$reader_out")" $'sent 1048576\nok 1048576'
+  wait_for_line "$SERVER_ERR" 'closed .*\(1048576 bytes\)$'
+}
+
 @test "odd-sized writes of 3 bytes are never merged wrongly or lost" {
   start_server $L
   run peer echo -n 30000 -c 3
