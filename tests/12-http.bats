@@ -189,6 +189,18 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   assert_output --partial "400 Bad Request"
   run raw 'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
   assert_output --partial "501 Not Implemented"
+  # request smuggling shapes: the body's length in doubt is an error, then close
+  run raw 'GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+  assert_output --partial "501 Not Implemented"
+  for cl in '5\r\nContent-Length: 6' '+5' '-1' '0x5' '5, 5' '99999999999999999999'; do
+    run raw "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: $cl\r\n\r\nhelloGET /style.css HTTP/1.1\r\nHost: t\r\n\r\n"
+    assert_output --partial "400 Bad Request"
+    refute_output --partial "200 OK"             # the hidden request is never answered
+  done
+  run raw 'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: t\r\n\r\n'
+  assert_output --partial "400 Bad Request"
   # every answer, errors too, has a Content-Length and a Content-Type
   run raw 'GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
   assert_output --partial "Content-Length: "
