@@ -15,14 +15,18 @@
 #        busy: 10,000 connections all echoing 64-byte requests at once,
 #              three rounds with the servers taking turns (the machine's
 #              noise is large), then the median of each
+#        short: 10 clients, each request on a new connection (what a
+#              connection costs: accept, a coroutine, its stack, close)
 #      with the lab's load generator (tests/tools/load), which prints
 #      requests/s, latency percentiles, the server's CPU time per request
 #      and its resident memory (rss_kib).
 #
 # 10,000 connections need 10,000 descriptors in the server and in load:
 # the script raises the soft limit (ulimit -n) to what it needs, within the
-# hard limit. The load generator and the server share the machine's cores,
-# so the figures compare servers with each other, on this machine only.
+# hard limit. With two CPUs or more the server runs on CPU 0 and the load
+# generator on CPU 1 (taskset), as in the lab's bench/run. Other work on
+# the machine still adds noise: compare the servers with each other, in
+# one run, not with another machine.
 #
 # Usage: ./bench.sh                 (about three minutes)
 #        BENCH_SECS=10 BENCH_CONNS=5000 BENCH_ROUNDS=5 ./bench.sh
@@ -57,6 +61,10 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
   exit 1
 fi
 ulimit -n "$need"       # for load (and inherited by the servers)
+server_cpu=() load_cpu=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
+fi
 
 # rss_kib PID - resident memory of one process, KiB
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -64,7 +72,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # start - start a server (command line in "$@") on port 0 in its own
 # process group; sets server_pid and port
 start() {
-  setsid "$@" -p 0 >"$work/out" 2>/dev/null </dev/null &
+  setsid "${server_cpu[@]}" "$@" -p 0 >"$work/out" 2>/dev/null </dev/null &
   server_pid=$!
   port=""
   for _ in $(seq 200); do
@@ -89,7 +97,7 @@ idle_run() {
   shift
   start "$@"
   base=$(rss_kib "$server_pid")
-  line=$("$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
+  line=$("${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
            --label "$label")
   stop
   echo "idle: $line"
@@ -104,7 +112,7 @@ busy_run() {
   local label=$1
   shift
   start "$@"
-  echo "busy: $("$load" -p "$port" -c "$conns" -s 64 -d "$secs" --pid "$server_pid" \
+  echo "busy: $("${load_cpu[@]}" "$load" -p "$port" -c "$conns" -s 64 -d "$secs" --pid "$server_pid" \
                   --label "$label")" | tee -a "$work/busy"
   stop
 }
@@ -154,7 +162,20 @@ for round in $(seq "$rounds"); do
 done
 
 echo
-echo "== medians of the $rounds rounds"
+echo "== 4. short connections: 10 clients, a new connection for every request"
+for entry in "${servers[@]}"; do
+  # shellcheck disable=SC2086
+  set -- $entry
+  label=$1
+  shift
+  start "$@"
+  echo "short: $("${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --short \
+                   --pid "$server_pid" --label "$label")"
+  stop
+done
+
+echo
+echo "== medians of the $rounds rounds of section 3"
 awk '{
   for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
   label = f["label"]
