@@ -284,25 +284,29 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
  * still there after STOP_GRACE_MS */
 static void end_children(void)
 {
-    long ended = live_children, waited_ms = 0;
-    pid_t pid;
+    long ended = live_children;
 
-    block_sigchld(NULL);         /* from here on we reap ourselves */
+    block_sigchld(NULL);                    /* from here on we reap ourselves */
     for (long i = 0; i < max_children; i++)
         if (children[i] != 0)
             kill(children[i], SIGTERM);
-    while ((pid = waitpid(-1, NULL, WNOHANG)) != -1) {
+    /* Loop on our own count, not until waitpid() says ECHILD: a process
+     * we did not fork can be our child too (a shell may start a helper
+     * of its own from the process that then execs us). */
+    for (long waited_ms = 0; live_children > 0; waited_ms += 10) {
+        pid_t pid = waitpid(-1, NULL, WNOHANG);
+
         if (pid > 0) {
             forget_child(pid);
             continue;
         }
-        if (waited_ms == STOP_GRACE_MS) {
+        if (pid == -1)
+            break;                          /* ECHILD: none left at all */
+        if (waited_ms == STOP_GRACE_MS)
             for (long i = 0; i < max_children; i++)
                 if (children[i] != 0)
                     kill(children[i], SIGKILL);
-        }
         pause_briefly(10);
-        waited_ms += 10;
     }
     if (ended > 0)
         note("ended %ld child process%s", ended, ended == 1 ? "" : "es");

@@ -327,3 +327,92 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
     exec {c1}>&-
   done
 }
+
+@test "stopping does not wait for a child the server did not fork" {
+  # The shell starts a sleep, then execs the server in the same process:
+  # the sleep is the server's child, but not one of its clients' children.
+  start_server_cmd bash -c 'sleep 600 & exec "$0" -p 0' "$LAB/$L/server"
+  run client $L <<<"hi"
+  assert_output "HI"
+  kill -TERM "$SERVER_PID"                  # the server only
+  wait_exit "$SERVER_PID"
+  [ "$EXIT_STATUS" -eq 0 ]
+}
+
+# --- the demos ------------------------------------------------------------
+
+@test "join: three children sleep side by side and are all joined" {
+  run timeout 20 "$LAB/$L/join" -u 50
+  assert_success
+  for i in 1 2 3; do
+    assert_line --regexp "^child $i is running \(pid [0-9]+\)$"
+    assert_line "child $i is over"
+  done
+  # main speaks only after the last child is over
+  [ "$(grep -n 'all three joined' <<<"$output" | cut -d: -f1)" -gt \
+    "$(grep -n 'child 3 is over' <<<"$output" | cut -d: -f1)" ]
+  assert_line --partial "side by side"
+  assert_line --regexp '^hello world \(pid [0-9]+\)$'
+  assert_line "get out!"
+  run timeout 20 "$LAB/$L/join" -u 20 --serial
+  assert_success
+  [ "${lines[0]%% (*}" = "child 1 is running" ]
+  [ "${lines[1]}" = "child 1 is over" ]
+  [ "${lines[2]%% (*}" = "child 2 is running" ]
+}
+
+@test "isolation: the child's money is 666, the parent's stays 100 at the same address" {
+  run timeout 20 "$LAB/$L/isolation"
+  assert_success
+  assert_line --index 1 --regexp '^child  \(pid [0-9]+\): money = 666 '
+  assert_line --index 2 --regexp '^parent \(pid [0-9]+\): money = 100 .* after the child ended$'
+  addr0=$(grep -o '&money = 0x[0-9a-f]*' <<<"${lines[0]}")
+  addr1=$(grep -o '&money = 0x[0-9a-f]*' <<<"${lines[1]}")
+  [ "$addr0" = "$addr1" ]
+}
+
+@test "lifecycle: S, terminate, Z, is_alive False, exitcode -15 and 3" {
+  run timeout 20 "$LAB/$L/lifecycle"
+  assert_success
+  assert_line --partial "state S (sleeping), is_alive() = True"
+  assert_line --partial "state Z (a zombie"
+  assert_line --partial "kill(pid, 0) still succeeds"
+  assert_line --partial "is_alive() = False (waitpid reaped it), exitcode = -15"
+  assert_line --regexp '^parent: now /proc/[0-9]+ is gone$'
+  assert_line --partial "_exit(3): exitcode = 3"
+}
+
+@test "zombie: ps shows the unreaped children as Z, then they are gone" {
+  start_bg zombie "$LAB/$L/zombie" -n 3 -s 60
+  wait_for_line "$BG_OUT" 'reaping them in'
+  run zombies "$BG_PID"
+  [ "${#lines[@]}" -eq 3 ]
+  run timeout 20 "$LAB/$L/zombie" -n 2 -s 0
+  assert_success
+  [ "$(grep -c 'state Z' <<<"$output")" -eq 2 ]
+  [ "$(grep -c 'is gone' <<<"$output")" -eq 2 ]
+}
+
+@test "orphan: the child is adopted (by the subreaper with --subreaper)" {
+  run timeout 20 "$LAB/$L/orphan" --subreaper
+  assert_success
+  main=$(sed -n 's/^main   (pid \([0-9]*\)).*/\1/p' <<<"${lines[0]}")
+  assert_line --regexp "my parent is now $main \(orphan\), a subreaper$"
+  assert_line --regexp "reaped the orphan [0-9]+, adopted by me$"
+
+  start_bg orphan "$LAB/$L/orphan"
+  wait_for_line "$BG_OUT" 'my parent died; my parent is now [0-9]+'
+}
+
+@test "daemon: the daemon child dies with its parent; without it, it lives on" {
+  run timeout 20 "$LAB/$L/daemon" -u 100
+  assert_success
+  child=$(sed -n 's/^child  (pid \([0-9]*\)).*/\1/p' <<<"$output")
+  [ -n "$child" ]
+  wait_until "$LAB_WAIT" eval "! kill -0 $child 2>/dev/null"
+  refute_output --partial "dying of old age"
+
+  start_bg nodaemon "$LAB/$L/daemon" --no-daemon -u 50
+  wait_for_line "$BG_OUT" 'lives on as an orphan'
+  wait_for_line "$BG_OUT" 'egon the steward is dying of old age'
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# demo.sh - lesson 06 in one command: a process per client, and the life
+# of a process (join, isolation, lifecycle, zombie, orphan, daemon).
+#
+# Starts the forking server and three clients at once: all three are
+# answered, each by its own child process (ps shows them). When they
+# leave, ps shows no <defunct> child: the SIGCHLD handler reaped them.
+# Then each demo program runs once with its output labelled. Ctrl-C at any
+# time stops everything the demo started.
+#
+# Usage: ./demo.sh        (or from the top folder: make demo L=06-processes)
+#        DEMO_PAUSE=0.3 ./demo.sh    (faster)
+set -u
+cd "$(dirname "$0")" || exit 1
+for prog in server client join isolation lifecycle zombie orphan daemon; do
+  [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
+done
+P=${DEMO_PAUSE:-1.5}
+work=$(mktemp -d)
+
+# kill_tree PID - SIGTERM a process and everything below it
+kill_tree() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+
+# cleanup - stop every process the demo started, remove its files
+cleanup() {
+  trap - EXIT INT TERM
+  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+
+# label NAME - prefix each line of stdin with [NAME]
+label() { while IFS= read -r line; do printf '%-12s %s\n' "[$1]" "$line"; done; }
+say() { printf '%-12s %s\n' "[demo]" "$*"; }
+pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+
+# show_children - the server's children as ps sees them
+# (the labeller of the server's stderr is a child of it too: left out)
+show_children() {
+  ps -o pid,ppid,stat,cmd --ppid "$server_pid" | grep -v demo.sh | label ps
+}
+
+say "starting the forking server"
+# (the order matters: the labeller must start before stdout goes to the file)
+./server -p 0 2> >(label server) >"$work/server.out" &
+server_pid=$!
+port=""
+for _ in $(seq 200); do
+  read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -n "$port" ] || { say "the server did not start"; exit 1; }
+label server <<<"$ready"
+pause
+
+say "three clients connect and stay connected; all three are answered at once"
+for i in 1 2 3; do
+  { echo "hello from client $i"; pause 4; } |
+    ./client -p "$port" 2>&1 | label "client $i" &
+done
+pause 2
+say "one child process per client (state S: asleep in recv):"
+show_children
+pause 3
+say "the clients have left; the SIGCHLD handler reaped every child:"
+show_children
+say "(no <defunct> line: no zombie)"
+pause
+
+say "stopping the server with SIGTERM"
+kill -TERM "$server_pid"
+wait "$server_pid"
+say "server exited with status $?"
+pause
+
+say "join: three children sleep 1, 2 and 3 s side by side (seed: about 3 s, not 6)"
+./join 2>&1 | label join
+pause
+
+say "isolation: the child sets the global money to 666; the parent still has 100"
+./isolation 2>&1 | label isolation
+pause
+
+say "lifecycle: pid/ppid, terminate (SIGTERM), is_alive, exitcode"
+./lifecycle 2>&1 | label lifecycle
+pause
+
+say "zombie: children that have ended, not yet reaped (ps shows them as Z)"
+./zombie -n 2 -s 3 > >(label zombie) 2>&1 &
+zombie_pid=$!
+pause 1
+ps -o pid,ppid,stat,cmd --ppid "$zombie_pid" | grep -v demo.sh | label ps
+wait "$zombie_pid"
+pause
+
+say "orphan: the parent dies first; the child is adopted by a subreaper"
+./orphan --subreaper 2>&1 | label orphan
+pause
+
+say "daemon: a child tied to its parent (PR_SET_PDEATHSIG) dies with it"
+./daemon 2>&1 | label daemon
+pause 2
+say "...the steward never announced his death: the kernel killed him with his master."
+say "done"
