@@ -366,14 +366,14 @@ static long read_ticket_count(const char *path)
     return count;
 }
 
-/* write_ticket_count - replace the data file with {"ticket_num": count}
+/* replace_data_file - replace the data file with {"ticket_num": count}
  *
  * Written to a fresh temporary file in the same folder, flushed to disk
  * with fsync(), then renamed over the data file. rename() within one file
  * system is atomic: any reader opens either the old file or the new one,
  * and a crash (or kill -9) at any instant leaves one of the two whole.
  * Returns 0, or -1 with errno set. */
-static int write_ticket_count(const char *path, long count)
+static int replace_data_file(const char *path, long count)
 {
     char tmp_path[4096], text[64];
     int fd, len, saved_errno;
@@ -401,6 +401,27 @@ static int write_ticket_count(const char *path, long count)
         return -1;
     }
     return 0;
+}
+
+/* write_ticket_count - replace_data_file() with SIGINT and SIGTERM held
+ * back while the temporary file exists. They kill a buyer at once (the
+ * default action); held, they wait until the new file is renamed into
+ * place, so stopping the server never leaves a tickets.json.XXXXXX behind
+ * (only kill -9 could). 0, or -1 with errno set. */
+static int write_ticket_count(const char *path, long count)
+{
+    sigset_t stop_signals, old_mask;
+    int rc, saved_errno;
+
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
+    rc = replace_data_file(path, count);
+    saved_errno = errno;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    errno = saved_errno;
+    return rc;
 }
 
 /* --- one buyer's process ------------------------------------------------- */
@@ -602,7 +623,8 @@ static void run_buyer_process(int conn_fd, int listen_fd, const struct office *o
     long bought;
 
     close(listen_fd);               /* only the parent accepts */
-    /* SIGINT/SIGTERM kill a buyer at once (the default action): the data
+    /* SIGINT/SIGTERM kill a buyer at once (the default action; held back
+     * only while write_ticket_count() has a temporary file): the data
      * file is always whole thanks to rename(), and the kernel releases
      * the lock of a dead process. SIGUSR1 stays blocked and is taken by
      * sigtimedwait() in simulate_delay(); it gets a handler rather than

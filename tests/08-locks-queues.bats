@@ -156,6 +156,17 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   exec {BUYER}>&-
 }
 
+@test "SIGTERM in the middle of a crowd of sales leaves no temporary file behind" {
+  office -t 100000 --delay 0
+  start_bg crowd "$LAB/$L/client" -p "$SERVER_PORT" -n 300
+  wait_count "$SERVER_ERR" 'wrote ticket_num=' 20
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  run bash -c "ls '$BATS_TEST_TMPDIR' | grep '^tickets\.json'"
+  assert_output $'tickets.json\ntickets.json.lock'
+  [[ "$(cat "$DATA")" =~ ^\{\"ticket_num\":\ [0-9]+\}$ ]]
+}
+
 @test "client: connection refused is one clear line and exit 1" {
   office
   port=$SERVER_PORT
