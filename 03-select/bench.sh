@@ -30,7 +30,7 @@ idles=${BENCH_IDLE:-0 100 1000 10000}
 csv=()
 [ "${BENCH_CSV:-0}" = 1 ] && csv=(--csv)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-XXXXXX")
-server_pid=""
+server_pid="" runs=0
 
 cleanup() {
   [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
@@ -49,15 +49,19 @@ for idle in $idles; do
     fi
     continue
   fi
+  # Fresh files for each server: the shell makes the redirections in the
+  # child, so a reused file could still hold the previous server's ready
+  # line (and its port, now closed) when the loop below reads it.
+  runs=$((runs + 1)) && out=$work/out-$runs err=$work/err-$runs
   # Its own process group (setsid), so load's --pid counts exactly it.
-  setsid "$server" -p 0 >"$work/out" 2>"$work/err" </dev/null &
+  setsid "$server" -p 0 >"$out" 2>"$err" </dev/null &
   server_pid=$!
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && break
+    read -r ready <"$out" 2>/dev/null && port=${ready##*:} && break
     sleep 0.05
   done
-  [ -n "$port" ] || { echo "bench: the server did not start" >&2; cat "$work/err" >&2; exit 1; }
+  [ -n "$port" ] || { echo "bench: the server did not start" >&2; cat "$err" >&2; exit 1; }
   "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$idle" --pid "$server_pid" \
     --label "$label" "${csv[@]}" ||
     echo "label=$label mode=long conns=10 idle=$idle failed: the load generator stopped (see above)"
