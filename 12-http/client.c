@@ -336,6 +336,11 @@ int main(int argc, char *argv[])
      * life: with SIGPIPE ignored a failed write returns EPIPE. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         die("signal");
+    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
+        || atol(port) > 65535) {
+        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
+        usage(stderr, 2);
+    }
     if (strpbrk(path, " \r\n\t") != NULL) {
         fprintf(stderr, "%s: spaces or line breaks in the URL must be %%-encoded\n", prog_name);
         usage(stderr, 2);
