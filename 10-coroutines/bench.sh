@@ -139,7 +139,7 @@ else
   echo "(05-selectors/server is not built: skipped)"
 fi
 if [ -x ../07-threads/server ]; then
-  servers+=("07-threads ../07-threads/server")
+  servers+=("07-threads ../07-threads/server -m $((conns + 100))")   # one thread per client
 else
   echo "(07-threads/server is not built: skipped)"
 fi
