@@ -149,7 +149,7 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   assert_output "ok 1048576"
 }
 
-@test "half-close with output still pending: every byte arrives before the close" {
+@test "a client that half-closes before reading a byte still gets all 1 MiB back" {
   start_server $L
   fifo="$BATS_TEST_TMPDIR/gate"
   start_bg_input lateread "$fifo" "$TOOLS/03-lateread" -p "$SERVER_PORT" -n 1048576
