@@ -321,6 +321,14 @@ int main(int argc, char *argv[])
             continue;
         }
         conn_fd_for_signal = conn_fd;
+        if (stop_requested) {
+            /* The signal came after accept() returned but before the
+             * handler could see conn_fd: it did not shut it down, so
+             * recv() on it would sleep until the client spoke. */
+            conn_fd_for_signal = -1;
+            close(conn_fd);
+            break;
+        }
         format_addr((struct sockaddr *)&peer_addr, peer_len, peer, sizeof peer);
         note("connection from %s", peer);
         serve_client(conn_fd, peer);        /* the communication loop */
