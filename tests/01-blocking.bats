@@ -8,6 +8,19 @@ L=01-blocking
 # queued_at_least N - at least N bytes wait unread in the server's kernel
 queued_at_least() { [ "$(recv_queue_bytes "$SERVER_PORT")" -ge "$1" ]; }
 
+# send_queue_bytes PORT - bytes the server has sent and its peer has not yet
+# acknowledged (sum of ss Send-Q); on loopback only a closed window keeps
+# them there, that is, a peer that does not read
+send_queue_bytes() {
+  ss -Htn state established "( sport = :$1 )" 2>/dev/null | awk '{ s += $2 } END { print s + 0 }'
+}
+
+# stuck_in_send - the server's send buffer is full (its peer reads nothing)
+# and bytes wait unread in its receive buffer: it sleeps in send()
+stuck_in_send() {
+  [ "$(send_queue_bytes "$SERVER_PORT")" -gt 0 ] && queued_at_least 1
+}
+
 # --- the contract ---------------------------------------------------------
 
 @test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
@@ -62,6 +75,37 @@ queued_at_least() { [ "$(recv_queue_bytes "$SERVER_PORT")" -ge "$1" ]; }
   [ "$EXIT_STATUS" -eq 0 ]
 }
 
+@test "SIGTERM stops it while it sleeps in send() to a client that never reads" {
+  start_server $L
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  flood=$BG_PID flood_out=$BG_OUT
+  wait_for_line "$SERVER_ERR" 'connection from'
+  wait_until "$LAB_WAIT" stuck_in_send
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  # The flooder learns that the server closed, and ends.
+  wait_exit "$flood"
+  run cat "$flood_out"
+  assert_output --regexp '^sent [0-9]+$'
+}
+
+@test "client: a server that goes away is one clear line and exit 1" {
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/c.in"
+  start_bg_input client "$fifo" "$LAB/$L/client" -p "$SERVER_PORT"
+  c=$BG_PID c_out=$BG_OUT c_err=$BG_ERR
+  exec {feed}>"$fifo"
+  printf 'one\n' >&$feed
+  wait_for_line "$c_out" '^ONE$'
+  stop_server
+  printf 'two\n' >&$feed
+  wait_exit "$c"
+  exec {feed}>&-
+  [ "$EXIT_STATUS" -eq 1 ]
+  run cat "$c_err"
+  assert_output --regexp '^client: (server closed the connection|recv: Connection reset by peer|send: (Broken pipe|Connection reset by peer))$'
+}
+
 @test "client: connection refused is one clear line and exit 1" {
   start_server $L
   port=$SERVER_PORT
@@ -99,6 +143,15 @@ queued_at_least() { [ "$(recv_queue_bytes "$SERVER_PORT")" -ge "$1" ]; }
   run peer echo -n 1048576 -c 1000
   assert_success
   assert_output "ok 1048576"
+}
+
+@test "a 100 MiB message comes back whole and in order" {
+  start_server $L
+  run peer echo -n 104857600
+  assert_success
+  assert_output "ok 104857600"
+  run grep -c 'closed .* (104857600 bytes)' "$SERVER_ERR"
+  assert_output 1
 }
 
 @test "odd-sized writes of 3 bytes are never merged wrongly or lost" {
