@@ -70,6 +70,17 @@ static void usage(FILE *out, int status)
     exit(status);
 }
 
+/* parse_count - a whole number from 0 to max, or exit 2 with the usage */
+static int parse_count(const char *text, int max)
+{
+    if (text[0] == '\0' || strlen(text) > 5 || strspn(text, "0123456789") != strlen(text)
+        || atoi(text) > max) {
+        fprintf(stderr, "%s: bad number '%s' (0-%d)\n", prog_name, text, max);
+        usage(stderr, 2);
+    }
+    return atoi(text);
+}
+
 /* power_decimal - n**n, exactly, as decimal digits into out (NUL-ended).
  * digits[] holds the number least significant digit first; each step
  * multiplies it by n with a carry, as on paper. */
@@ -207,18 +218,23 @@ int main(int argc, char *argv[])
         switch (opt) {
         case 'P': kind = optarg; break;
         case 'C': callbacks = true; break;
-        case 'w': workers = atoi(optarg); break;
-        case 'n': tasks = atoi(optarg); break;
-        case 'd': delay_ms = atoi(optarg); break;
+        case 'w': workers = parse_count(optarg, 64); break;
+        case 'n': tasks = parse_count(optarg, 60); break;
+        case 'd': delay_ms = parse_count(optarg, 60000); break;
         case 'h': usage(stdout, 0); break;
         default: usage(stderr, 2);
         }
     }
-    if (optind < argc || (kind != NULL && strcmp(kind, "threads") != 0
-                          && strcmp(kind, "processes") != 0)
-        || workers < 0 || workers > 64 || tasks < 1 || tasks > 60
-        || delay_ms < 0 || delay_ms > 60000) {
-        fprintf(stderr, "%s: bad argument\n", prog_name);
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
+    }
+    if (kind != NULL && strcmp(kind, "threads") != 0 && strcmp(kind, "processes") != 0) {
+        fprintf(stderr, "%s: bad pool '%s' (threads or processes)\n", prog_name, kind);
+        usage(stderr, 2);
+    }
+    if (tasks < 1) {
+        fprintf(stderr, "%s: at least one task\n", prog_name);
         usage(stderr, 2);
     }
 

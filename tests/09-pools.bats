@@ -94,6 +94,11 @@ processes_are() { [ "$(process_count "$1")" -eq "$2" ]; }
   run "$LAB/$L/futures" --pool fibres
   assert_failure 2
   assert_output --partial "Usage:"
+  for arg in "-w x" "-n 0" "-n 61" "-d -5"; do
+    run "$LAB/$L/futures" $arg
+    assert_failure 2
+    assert_output --partial "Usage:"
+  done
 }
 
 @test "a port in use exits 1 naming bind and the cause, in both modes" {
