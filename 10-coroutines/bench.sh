@@ -28,7 +28,7 @@
 # the machine still adds noise: compare the servers with each other, in
 # one run, not with another machine.
 #
-# Usage: ./bench.sh                 (about three minutes)
+# Usage: ./bench.sh                 (about seven minutes)
 #        BENCH_SECS=10 BENCH_CONNS=5000 BENCH_ROUNDS=5 ./bench.sh
 # Figures are printed, never judged: the script fails only if a program
 # cannot run.
@@ -43,6 +43,20 @@ rounds=${BENCH_ROUNDS:-3}
   { echo "bench: run 'make' first (needs ./server, ./switches and $load)" >&2; exit 1; }
 work=$(mktemp -d)
 server_pid=""
+# A private, optimised copy of the load generator: the tree's copy may be
+# rebuilt with sanitizers (make SANITIZE=...) while this script runs.
+if ${CC:-cc} -std=c11 -O2 -o "$work/load" "$lab/tests/tools/load.c" 2>/dev/null; then
+  load=$work/load
+fi
+
+# snapshot PROGRAM NAME - a copy of PROGRAM in $work (a rebuild of the tree
+# during the run must not change what is measured); warns about a
+# sanitizer build, whose figures would not compare
+snapshot() {
+  cp "$1" "$work/$2" || exit 1
+  grep -q __asan_init "$work/$2" && echo "bench: warning: $1 is a sanitizer build" >&2
+  echo "$work/$2"
+}
 
 cleanup() {
   if [ -n "$server_pid" ]; then
@@ -119,14 +133,14 @@ busy_run() {
 
 echo "== machine: $(nproc) cores, $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "== 1. the cost of one switch"
-./switches -n 1000000
+"$(snapshot ./switches switches)" -n 1000000
 if [ "$(uname -m)" = x86_64 ] &&
    ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/switches-hand" switches.c -pthread 2>/dev/null; then
   "$work/switches-hand" -n 1000000 | grep 'hand-written'
 fi
 
 # The servers to compare: label, then command line.
-servers=("10-coroutines ./server")
+servers=("10-coroutines $(snapshot ./server server-10)")
 if [ "$(uname -m)" = x86_64 ] &&
    ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/server-hand-switch" server.c 2>/dev/null; then
   servers+=("10-coroutines-hand-switch $work/server-hand-switch")
@@ -134,12 +148,12 @@ else
   echo "(the hand-written switch needs x86-64 and a C compiler: skipped)"
 fi
 if [ -x ../05-selectors/server ]; then
-  servers+=("05-selectors-epoll ../05-selectors/server --backend epoll")
+  servers+=("05-selectors-epoll $(snapshot ../05-selectors/server server-05) --backend epoll")
 else
   echo "(05-selectors/server is not built: skipped)"
 fi
 if [ -x ../07-threads/server ]; then
-  servers+=("07-threads ../07-threads/server -m $((conns + 100))")   # one thread per client
+  servers+=("07-threads $(snapshot ../07-threads/server server-07) -m $((conns + 100))")  # a thread per client
 else
   echo "(07-threads/server is not built: skipped)"
 fi
