@@ -17,7 +17,7 @@
  *
  * See also: client.c (the interactive client), NOTES.md.
  * Seeds: 000 and 004 (blocking IO), 003 (connection loop and
- * communication loop), 001 and 002 (SO_REUSEADDR).
+ * communication loop), 000 and 002 (SO_REUSEADDR).
  */
 #define _POSIX_C_SOURCE 200809L
 
