@@ -8,7 +8,11 @@
  * wait for ready descriptors.
  * sel_select fills `sel->fired` with (fd, mask) pairs; the caller looks up
  * each fd's key and calls key->callback, as the seed's loop does
- * `callback = key.data; callback(key.fileobj, mask)`.
+ * `callback = key.data; callback(key.fileobj, mask)`. Unregistering an fd
+ * cancels its entry in the current batch (its fd becomes -1), so that a
+ * callback that closes another descriptor, whose number is then reused,
+ * never hands the old descriptor's event to the new owner (libuv does
+ * the same).
  *
  * The shape is that of Redis's ae and of state-threads' event systems:
  *
@@ -74,6 +78,7 @@ struct sel_key {
     sel_callback *callback;     /* the seed keeps it in key.data; C cannot
                                  * store a function in a void * portably */
     void *data;                 /* the caller's own pointer (a client) */
+    int fired_index;            /* where its entry sits in fired[], if any */
 };
 
 /* One ready descriptor, as the backend reports it. */
@@ -104,6 +109,7 @@ struct selector {
     int count;                  /* how many registrations */
     struct sel_key *keys;       /* indexed by fd */
     struct sel_fired *fired;    /* filled by backend->wait */
+    int fired_count;            /* entries of the current batch */
     void *state;                /* the backend's own data */
 };
 
@@ -546,6 +552,7 @@ static inline int sel_register(struct selector *sel, int fd, int events,
     key->events = events;
     key->callback = callback;
     key->data = data;
+    key->fired_index = sel->fired_count;    /* no entry in this batch */
     sel->count++;
     if (fd > sel->max_fd)
         sel->max_fd = fd;
@@ -589,15 +596,21 @@ static inline int sel_rearm(struct selector *sel, int fd)
     return sel->backend->watch(sel, fd, key->events, key->events);
 }
 
-/* sel_unregister - stop watching fd (call it before close(fd)) */
+/* sel_unregister - stop watching fd (call it before close(fd)); if fd has
+ * an entry in the batch being dispatched, cancel it: once closed, the
+ * number may be reused at once, and the entry is not the new owner's */
 static inline int sel_unregister(struct selector *sel, int fd)
 {
     struct sel_key *key = sel_get_key(sel, fd);
+    int index;
 
     if (key == NULL) {
         errno = ENOENT;
         return -1;
     }
+    index = key->fired_index;
+    if (index < sel->fired_count && sel->fired[index].fd == fd)
+        sel->fired[index].fd = -1;      /* sel_get_key(-1) is NULL */
     sel->backend->unwatch(sel, fd, key->events);
     sel->count--;
     memset(key, 0, sizeof *key);
@@ -609,15 +622,21 @@ static inline int sel_unregister(struct selector *sel, int fd)
 /* sel_select - wait up to timeout_ms (-1: for ever) for registered
  * descriptors to become ready; fills sel->fired and returns how many, 0
  * on timeout or on a signal (EINTR: the caller checks its flags), -1 on
- * error. A fired entry may be stale by the time it is dispatched (an
- * earlier callback unregistered or even reused that fd): look the key up
- * again with sel_get_key and keep only the events it still wants. */
+ * error. By the time an entry is dispatched, an earlier callback of the
+ * same batch may have changed its key's events (keep only those it still
+ * wants) or unregistered it (its fd is then -1, which sel_get_key
+ * refuses, even if the number has been reused meanwhile). */
 static inline int sel_select(struct selector *sel, int timeout_ms)
 {
-    int ready_count = sel->backend->wait(sel, timeout_ms);
+    int ready_count;
 
+    sel->fired_count = 0;
+    ready_count = sel->backend->wait(sel, timeout_ms);
     if (ready_count == -1 && errno == EINTR)
         return 0;
+    for (int i = 0; i < ready_count; i++)   /* for sel_unregister */
+        sel->keys[sel->fired[i].fd].fired_index = i;
+    sel->fired_count = ready_count > 0 ? ready_count : 0;
     return ready_count;
 }
 
