@@ -56,12 +56,12 @@ pause
 # Each client reads its lines from a small script of echo and sleep; the
 # script ending is the client's end of input, and then the client leaves.
 say "client 1 connects and says hello"
-{ echo "hello from client 1"; pause 6; echo "goodbye"; pause 1; } |
+{ echo "hello from client 1"; pause 7; echo "goodbye"; pause 1; } |
   ./client -p "$port" 2>&1 | label "client 1" &
 pause
 
 say "client 2 connects and says hello too..."
-{ echo "hello from client 2"; pause 7; } |
+{ echo "hello from client 2"; pause 9; } |
   ./client -p "$port" 2>&1 | label "client 2" &
 pause 2
 say "...no answer for client 2: the server sits in recv() for client 1."
@@ -69,7 +69,7 @@ say "The kernel has completed client 2's handshake and queued it, but the"
 say "program will not call accept() again until client 1 leaves."
 pause 3
 say "client 1 says one more line, then leaves..."
-pause 2
+pause 3
 say "...and client 2 was answered the moment client 1 left."
 pause 2
 
