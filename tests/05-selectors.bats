@@ -45,8 +45,26 @@ echo_suite() {
   assert_success
   run client $L <<<"still here"
   assert_output "STILL HERE"
+  late_reader_suite
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
+}
+
+# late_reader_suite - half-close with output pending: a client sends 1 MiB
+# and shuts its write side before reading a byte (tests/tools/03-lateread,
+# tiny receive buffer), so the server sees end of file while it still owes
+# most of the replies; it must send them all, then close
+late_reader_suite() {
+  local fifo="$BATS_TEST_TMPDIR/gate" gate
+  start_bg_input lateread "$fifo" "$TOOLS/03-lateread" -p "$SERVER_PORT" -n 1048576
+  exec {gate}>"$fifo"
+  local reader=$BG_PID reader_out=$BG_OUT
+  wait_for_line "$reader_out" '^sent 1048576$' "$LAB_WAIT" "$reader"
+  exec {gate}>&-
+  wait_exit "$reader"
+  [ "$EXIT_STATUS" -eq 0 ]
+  assert_equal "$(cat "$reader_out")" $'sent 1048576\nok 1048576'
+  wait_for_line "$SERVER_ERR" 'closed .*\(1048576 bytes\)$'
 }
 
 # flood_suite ARGS... - a client that never reads is paused at the cap,
@@ -64,7 +82,13 @@ flood_suite() {
   # Bounded: the cap is 256 KiB; far below what an unbounded buffer takes.
   rss=$(server_rss_kib)
   [ "$rss" -lt 200000 ]
-  kill -TERM -- "-$flood_pid"
+  # The flood dies with replies unread in its socket: its kernel resets
+  # the connection while the server still owes it output. The server
+  # closes that one connection and goes on serving.
+  kill -KILL -- "-$flood_pid"
+  wait_for_line "$SERVER_ERR" 'send to 127\.0\.0\.1:[0-9]+: (Connection reset by peer|Broken pipe)$'
+  run client $L <<<"after the reset"
+  assert_output "AFTER THE RESET"
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
 }
