@@ -137,9 +137,10 @@ static void call_back(struct future *f, void *data)
 static void late_callback(struct future *f, void *data)
 {
     const int *n = data;
+    const char *value = future_result(f, 0, NULL);   /* NULL: its worker died */
 
     printf("already done: the callback ran at once, in the thread that added it: "
-           "%d ** %d = %s\n", *n, *n, (const char *)future_result(f, 0, NULL));
+           "%d ** %d = %s\n", *n, *n, value != NULL ? value : "(worker died)");
 }
 
 /* seconds_since - elapsed time on the monotonic clock */
@@ -159,8 +160,10 @@ static void ask_the_last(struct future *f, int n)
 
     printf("future %d: done() = %s\n", n, future_done(f) ? "true" : "false");
     value = future_result(f, 0.1, NULL);
-    if (value == NULL)
+    if (value == NULL && errno == ETIMEDOUT)
         printf("future %d: result(timeout=0.1) timed out: no worker has finished it yet\n", n);
+    else if (value == NULL)                 /* EPIPE: Python's BrokenProcessPool */
+        printf("future %d: result(timeout=0.1): its worker died\n", n);
     else
         printf("future %d: result(timeout=0.1) = %s\n", n, value);
 }

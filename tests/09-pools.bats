@@ -425,3 +425,20 @@ group_fds() {
   assert_output --partial "done() = false"
   assert_output --partial "already done: the callback ran at once"
 }
+
+@test "futures: a worker process killed mid-task breaks its future; no callback sees a missing result" {
+  # One task of 60 s on one worker: killing that worker is the only way
+  # the task ends, so the future must come back broken (Python's
+  # BrokenProcessPool), at once, and every callback must say so.
+  start_bg futures "$LAB/$L/futures" --pool processes --callbacks -w 1 -n 1 -d 60000
+  fut=$BG_PID fut_out=$BG_OUT
+  wait_for_line "$fut_out" '^task 0 runs in pid [0-9]+' "$LAB_WAIT" "$fut"
+  victim=$(sed -nE 's/^task 0 runs in pid ([0-9]+).*/\1/p' "$fut_out")
+  kill -KILL "$victim"
+  wait_exit "$fut"
+  [ "$EXIT_STATUS" -eq 0 ]
+  run cat "$fut_out"
+  assert_output --partial "call_back>>>: 0 ** 0 = (worker died)"
+  assert_output --partial "already done: the callback ran at once"
+  refute_output --partial "(null)"
+}
