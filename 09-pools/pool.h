@@ -611,12 +611,18 @@ static inline int process_pool_submit(struct pool *pool, struct future *f)
 
         if (errno == EINTR)
             continue;
-        /* Every worker is gone: take f back off the list. */
+        /* Every worker is gone: take f back off the list, unless the
+         * collector, which saw them go, got there first: then f is
+         * already finished broken and the pool's reference released,
+         * and f is the caller's, a future like any other. */
         pthread_mutex_lock(&pool->lock);
         for (link = &pool->in_flight; *link != NULL && *link != f; link = &(*link)->next)
             ;
-        if (*link == f)
-            *link = f->next;
+        if (*link == NULL) {
+            pthread_mutex_unlock(&pool->lock);
+            return 0;
+        }
+        *link = f->next;
         pthread_mutex_unlock(&pool->lock);
         return -1;
     }
