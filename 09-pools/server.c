@@ -408,9 +408,6 @@ static size_t accept_loop(const void *arg, void *result)
     unsigned long served = 0;
 
     memcpy(&listen_fd, arg, sizeof listen_fd);
-    /* A SIGTERM sent to this worker alone ends this worker alone: only
-     * the parent shuts the shared listening socket down. */
-    listen_fd_for_signal = -1;
     note("worker %d (pid %ld): accepting", pool_worker_number(), (long)getpid());
     while (!stop_requested) {
         char peer[ADDR_LEN];
@@ -428,12 +425,20 @@ static size_t accept_loop(const void *arg, void *result)
 /* run_process_pool - pre-forked workers each accept; the parent waits */
 static void run_process_pool(int listen_fd, int workers)
 {
-    struct pool *pool = process_pool_new(workers);
+    struct pool *pool;
     struct future *loops[MAX_WORKERS];
 
+    /* Forked while listen_fd_for_signal is -1, no worker's handler ever
+     * shuts the shared listening socket down: a SIGTERM sent to one
+     * worker alone ends that worker alone. Only the parent stops them all. */
+    listen_fd_for_signal = -1;
+    pool = process_pool_new(workers);
+    listen_fd_for_signal = listen_fd;
     pool_for_signal = pool;
-    if (stop_requested)                     /* the signal came before we could forward it */
+    if (stop_requested) {                   /* the signal came while we forked */
+        shutdown(listen_fd, SHUT_RDWR);
         pool_terminate_workers(pool);
+    }
     note("process pool: %d worker processes, each accepting", pool->max_workers);
     /* One accept loop per worker: a worker in its loop reads no other
      * task, so each loop lands on a different worker. The fd number means

@@ -451,3 +451,44 @@ group_fds() {
   assert_success
   assert_output "ok 300"
 }
+
+@test "processes: SIGTERM to one worker ends that worker only; the others serve on" {
+  start_server $L --pool processes -w 2
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
+  victim=$(sed -nE 's/.*worker [0-9]+ \(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | head -n 1)
+  kill -TERM "$victim"
+  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 2
+  for i in 1 2 3; do
+    run client $L <<<"still open $i"
+    assert_output "STILL OPEN $i"
+  done
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+@test "SIGTERM to the server alone with every worker busy and connections queued" {
+  # threads: 1 worker busy, 16 connections in the pool's queue and the
+  # main thread asleep in submit for room; processes: 1 worker busy, the
+  # rest in the kernel's accept queue.
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 1
+    fifo="$BATS_TEST_TMPDIR/hold-$mode"
+    start_bg_input "hold-$mode" "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 21 -s x
+    holder=$BG_PID
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 21$'
+    if [ "$mode" = threads ]; then
+      wait_until "$LAB_WAIT" accept_queue_is "$SERVER_PORT" 3
+      wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" '16 already waiting' 1
+    else
+      wait_until "$LAB_WAIT" accept_queue_is "$SERVER_PORT" 20
+    fi
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 1
+    kill -TERM "$SERVER_PID"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    wait_until 5 processes_are "$SERVER_PID" 0
+    exec {feed}>&-
+    wait_exit "$holder"
+  done
+}
