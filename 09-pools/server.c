@@ -82,45 +82,52 @@ struct conn_job {
     char peer[ADDR_LEN];
 };
 
+/* log_line - one whole line on stderr: "server: message[: reason]"
+ * Built first and written with one fprintf (one write() on unbuffered
+ * stderr), so lines from several threads or worker processes never
+ * interleave mid-line. */
+static void log_line(int errnum, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (errnum != 0)
+        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
+    else
+        fprintf(stderr, "%s: %s\n", prog_name, msg);
+}
+
 /* die - report a setup failure with the reason from errno, exit 1 */
 static void die(const char *fmt, ...)
 {
     int saved_errno = errno;
-    char what[256];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: %s: %s\n", prog_name, what, strerror(saved_errno));
     exit(1);
 }
 
-/* warn - report one connection's trouble with the reason from errno.
- * Each line is formatted first and printed by one call, so that threads
- * and worker processes printing at once never mix their lines. */
+/* warn - report one connection's trouble with the reason from errno */
 static void warn(const char *fmt, ...)
 {
     int saved_errno = errno;
-    char what[256];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: %s: %s\n", prog_name, what, strerror(saved_errno));
 }
 
 /* note - one line on stderr about an event (a client came, a client left) */
 static void note(const char *fmt, ...)
 {
-    char what[256];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    log_line(0, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: %s\n", prog_name, what);
 }
 
 /* usage - print the command line; exit with status */
@@ -276,6 +283,14 @@ static int send_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* pause_briefly - sleep one second (a signal cuts it short) */
+static void pause_briefly(void)
+{
+    struct timespec one_second = {1, 0};
+
+    nanosleep(&one_second, NULL);
+}
+
 /* accept_client - accept one connection and name its peer; -1 if none
  * (interrupted, aborted, or an error already reported) */
 static int accept_client(int listen_fd, char *peer, size_t peer_size)
@@ -294,11 +309,10 @@ static int accept_client(int listen_fd, char *peer, size_t peer_size)
             return -1;
         }
         warn("accept");
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            /* The connection stays queued: retrying at once would spin. */
-            struct timespec pause = {0, 100 * 1000 * 1000};
-            nanosleep(&pause, NULL);
-        }
+        /* Out of descriptors (EMFILE, ENFILE) or memory: accept() would
+         * fail again at once, so pause instead of spinning. The client
+         * waits in the backlog; a signal ends the pause. */
+        pause_briefly();
         return -1;
     }
     format_addr((struct sockaddr *)&peer_addr, peer_len, peer, peer_size);
