@@ -41,8 +41,10 @@
  * result message. A collector thread in the parent reads the results and
  * completes the futures, as Python's executor manager thread does. The
  * socket's buffer is the pool's bounded queue: submit blocks when it is
- * full. Python's ProcessPoolExecutor works the same way with a pipe and
- * a lock per queue (multiprocessing.Queue).
+ * full. Python's ProcessPoolExecutor also sends tasks and results through
+ * pipes (a multiprocessing queue each: a pipe and a lock), but passes at
+ * most max_workers + 1 tasks at a time into its pipe and keeps the rest
+ * in a dictionary in the parent: its submit never blocks.
  *
  * Done-callbacks run in the thread that completes the future: a worker
  * thread of the thread pool, the collector thread of the process pool,
@@ -541,9 +543,13 @@ static inline void *collector(void *arg)
 }
 
 /* process_pool_new - fork max_workers worker processes (0: Python's
- * default) and start the collector thread. Call it before the program
- * starts any other thread: fork copies only the calling thread, so a lock
- * another thread held at that moment would stay locked in the child. */
+ * default) and start the collector thread. Call it while the program has
+ * no other thread (before it starts any, or once it has joined them all,
+ * as futures.c does after its thread pool): fork copies only the calling
+ * thread, so a lock another thread held at that moment would stay locked
+ * in the child, and the worker runs ordinary code (malloc, printf), not
+ * only async-signal-safe calls. The workers are forked before the
+ * collector thread starts for the same reason. */
 static inline struct pool *process_pool_new(int max_workers)
 {
     struct pool *pool;
