@@ -45,14 +45,34 @@ say() { printf '%-12s %s\n' "[demo]" "$*"; }
 pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 
 # start_server NAME ARGS... - start ./server -p 0 ARGS with its stderr
-# labelled NAME; sets server_pid and port
+# copied to $work/server.err and shown labelled NAME (NAME "-": not shown);
+# sets server_pid and port. The descriptor limit is raised (as far as the
+# hard limit allows) so that part 3 meets FD_SETSIZE, not the usual soft
+# limit of 1024.
 start_server() {
   local name=$1; shift
-  # (the order matters: the labeller must start before stdout goes to the file)
-  ./server -p 0 "$@" 2> >(label "$name") >"$work/server.out" &
+  : >"$work/server.err"
+  if [ "$name" = - ]; then
+    (ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ./server -p 0 "$@") \
+      2>"$work/server.err" >"$work/server.out" &
+  else
+    # (the order matters: the labeller must start before stdout goes to the file)
+    (ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ./server -p 0 "$@") \
+      2> >(tee -a "$work/server.err" | label "$name") >"$work/server.out" &
+  fi
   server_pid=$!
   wait_ready
 }
+
+# wait_for TEST... - wait (up to 20 s) until the command TEST succeeds:
+# the demo moves on when something has happened, not after a guess
+wait_for() {
+  for _ in $(seq 400); do "$@" && return 0; sleep 0.05; done
+  say "gave up waiting for: $*"
+}
+
+# logged_at_least N REGEX - the server has logged N lines matching REGEX
+logged_at_least() { [ "$(grep -cE -- "$2" "$work/server.err")" -ge "$1" ]; }
 
 # wait_ready - wait for the ready line "listening on ADDR:PORT", take the port
 wait_ready() {
@@ -88,7 +108,8 @@ pause 3
 say "2. a client that sends without end and never reads its replies"
 ../tests/tools/peer flood -p "$port" >/dev/null 2>&1 &
 flood_pid=$!
-pause 2
+wait_for logged_at_least 1 'reading paused'
+pause 1
 say "the server paused reading it at the cap; its memory: $(awk '/^VmRSS/ { print $2, $3 }' /proc/$server_pid/status)"
 echo "served meanwhile" | ./client -p "$port" 2>&1 | label "client 4"
 kill -TERM "$flood_pid"
@@ -98,15 +119,17 @@ stop_server
 pause
 
 say "3. the select backend and 1,100 connections (FD_SETSIZE is 1024)"
-./server -p 0 --backend select 2>"$work/select.err" >"$work/server.out" &
-server_pid=$!
-wait_ready
-../tests/tools/peer hold -n 1100 -p "$port" < <(pause 3) 2>&1 | label "1100 peers" &
+start_server - --backend select           # its 2,000 log lines: not shown
+mkfifo "$work/hold.in"
+../tests/tools/peer hold -n 1100 -p "$port" <"$work/hold.in" 2>&1 | label "1100 peers" &
+exec {hold_feed}>"$work/hold.in"        # the peers hold on until this closes
+wait_for logged_at_least 1100 'connection from|refused'
+say "connections registered: $(grep -c 'connection from' "$work/server.err");" \
+    "refused: $(grep -c 'refused' "$work/server.err"), the first of them:"
+grep -m 1 'refused' "$work/server.err" | label server
 pause 2
-say "connections registered: $(grep -c 'connection from' "$work/select.err");" \
-    "refused: $(grep -c 'refused' "$work/select.err"), the first of them:"
-grep -m 1 'refused' "$work/select.err" | label server
-pause 2
+exec {hold_feed}>&-
+wait_for logged_at_least "$(grep -c 'connection from' "$work/server.err")" 'closed'
 stop_server
 pause
 
