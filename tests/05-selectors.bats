@@ -162,16 +162,22 @@ hold_suite() {
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
 
-  for backend in select poll epoll; do
-    start_server $L --backend "$backend"
-    exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
-    printf 'half a line' >&$conn
-    wait_for_line "$SERVER_ERR" 'connection from'
-    kill -INT "$SERVER_PID"
-    wait_exit "$SERVER_PID"
-    exec {conn}>&-
-    [ "$EXIT_STATUS" -eq 0 ]
-    [ -z "$(group_processes "$SERVER_PID")" ]
+  # A client in the middle of a line, and one the server owes output to
+  # (a flood, paused at the cap), on every backend.
+  for args in "--backend select" "--backend poll" "--backend epoll" "--edge"; do
+    for sig in INT TERM; do
+      # shellcheck disable=SC2086
+      start_server $L $args
+      exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+      printf 'half a line' >&$conn
+      start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+      wait_for_line "$SERVER_ERR" 'reading paused'
+      kill -"$sig" "$SERVER_PID"
+      wait_exit "$SERVER_PID"
+      exec {conn}>&-
+      [ "$EXIT_STATUS" -eq 0 ]
+      [ -z "$(group_processes "$SERVER_PID")" ]
+    done
   done
 }
 
