@@ -4,11 +4,10 @@
 #
 #   1. ./switches: nanoseconds per switch for ucontext, for green_yield,
 #      and for threads and processes (pipe ping-pong on one CPU).
-#   2. For each server that is built - this lesson's coroutine server
-#      (built twice: with ucontext, as in the folder, and with the
-#      hand-written x86-64 switch of green.h, -DGREEN_HAND_SWITCH, into a
-#      temporary folder), 05-selectors' epoll server and 07-threads'
-#      thread-per-client server:
+#   2. For each server - this lesson's coroutine server (twice: with
+#      ucontext, as in the folder, and with the hand-written x86-64 switch
+#      of green.h, -DGREEN_HAND_SWITCH), 05-selectors' epoll server and
+#      07-threads' thread-per-client server, when their sources exist:
 #        idle: 10 active clients plus 10,000 idle connections (open, silent);
 #              resident memory per idle connection = (server RSS with them
 #              - RSS just after start) / 10,000
@@ -20,6 +19,11 @@
 #      with the lab's load generator (tests/tools/load), which prints
 #      requests/s, latency percentiles, the server's CPU time per request
 #      and its resident memory (rss_kib).
+#
+# Every program measured (the servers, ./switches, the load generator) is
+# compiled afresh with the Makefile's default flags into a temporary
+# folder: the tree's binaries may be sanitizer builds, or be rebuilt as
+# such by a `make SANITIZE=...` while the script runs.
 #
 # 10,000 connections need 10,000 descriptors in the server and in load:
 # the script raises the soft limit (ulimit -n) to what it needs, within the
@@ -39,24 +43,24 @@ load=$lab/tests/tools/load
 secs=${BENCH_SECS:-5}
 conns=${BENCH_CONNS:-10000}
 rounds=${BENCH_ROUNDS:-3}
-[ -x ./server ] && [ -x ./switches ] && [ -x "$load" ] ||
-  { echo "bench: run 'make' first (needs ./server, ./switches and $load)" >&2; exit 1; }
+command -v "${CC:-cc}" >/dev/null ||
+  { echo "bench: needs a C compiler (cc, or CC=...) to build its own copies" >&2; exit 1; }
 work=$(mktemp -d)
 server_pid=""
-# A private, optimised copy of the load generator: the tree's copy may be
-# rebuilt with sanitizers (make SANITIZE=...) while this script runs.
-if ${CC:-cc} -std=c11 -O2 -o "$work/load" "$lab/tests/tools/load.c" 2>/dev/null; then
-  load=$work/load
-fi
 
-# snapshot PROGRAM NAME - a copy of PROGRAM in $work (a rebuild of the tree
-# during the run must not change what is measured); warns about a
-# sanitizer build, whose figures would not compare
-snapshot() {
-  cp "$1" "$work/$2" || exit 1
-  grep -q __asan_init "$work/$2" && echo "bench: warning: $1 is a sanitizer build" >&2
-  echo "$work/$2"
+# build SOURCE NAME [FLAGS...] - compile SOURCE (a lesson's program, which
+# includes only its own folder's headers) with the Makefile's default
+# flags into $work/NAME and print that path. The programs in the tree may
+# be sanitizer builds, or be rebuilt as one during the run (make
+# SANITIZE=...): their figures would not compare.
+build() {
+  local source=$1 name=$2
+  shift 2
+  ${CC:-cc} -std=c11 -O2 -g "$@" -o "$work/$name" "$source" -pthread ||
+    { echo "bench: cannot compile $source" >&2; exit 1; }
+  echo "$work/$name"
 }
+load=$(build "$lab/tests/tools/load.c" load) || exit 1
 
 cleanup() {
   if [ -n "$server_pid" ]; then
@@ -133,29 +137,28 @@ busy_run() {
 
 echo "== machine: $(nproc) cores, $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "== 1. the cost of one switch"
-"$(snapshot ./switches switches)" -n 1000000
-if [ "$(uname -m)" = x86_64 ] &&
-   ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/switches-hand" switches.c -pthread 2>/dev/null; then
-  "$work/switches-hand" -n 1000000 | grep 'hand-written'
+switches=$(build switches.c switches) || exit 1
+"$switches" -n 1000000
+if [ "$(uname -m)" = x86_64 ]; then
+  "$(build switches.c switches-hand -DGREEN_HAND_SWITCH)" -n 1000000 | grep 'hand-written'
 fi
 
 # The servers to compare: label, then command line.
-servers=("10-coroutines $(snapshot ./server server-10)")
-if [ "$(uname -m)" = x86_64 ] &&
-   ${CC:-cc} -std=c11 -O2 -DGREEN_HAND_SWITCH -o "$work/server-hand-switch" server.c 2>/dev/null; then
-  servers+=("10-coroutines-hand-switch $work/server-hand-switch")
+servers=("10-coroutines $(build server.c server-10)")
+if [ "$(uname -m)" = x86_64 ]; then
+  servers+=("10-coroutines-hand-switch $(build server.c server-10-hand -DGREEN_HAND_SWITCH)")
 else
-  echo "(the hand-written switch needs x86-64 and a C compiler: skipped)"
+  echo "(the hand-written switch is x86-64 only: skipped)"
 fi
-if [ -x ../05-selectors/server ]; then
-  servers+=("05-selectors-epoll $(snapshot ../05-selectors/server server-05) --backend epoll")
+if [ -f ../05-selectors/server.c ]; then
+  servers+=("05-selectors-epoll $(build ../05-selectors/server.c server-05) --backend epoll")
 else
-  echo "(05-selectors/server is not built: skipped)"
+  echo "(no 05-selectors/server.c: skipped)"
 fi
-if [ -x ../07-threads/server ]; then
-  servers+=("07-threads $(snapshot ../07-threads/server server-07) -m $((conns + 100))")  # a thread per client
+if [ -f ../07-threads/server.c ]; then   # -m: a thread for every connection
+  servers+=("07-threads $(build ../07-threads/server.c server-07) -m $((conns + 100))")
 else
-  echo "(07-threads/server is not built: skipped)"
+  echo "(no 07-threads/server.c: skipped)"
 fi
 
 echo
