@@ -9,8 +9,9 @@
  * connections open that never send, to see what idle clients cost.
  *
  * With --pid, it also reads the server's CPU time and resident memory
- * from /proc, summed over the server's process group (a forking server's
- * children count; reaped children count through the leader's cutime).
+ * from /proc, summed over the server's process group when it leads one
+ * (start it with setsid: a forking server's children count, reaped ones
+ * through the leader's cutime), else of that one process.
  *
  * Usage: load -p PORT [-H ADDR] [-c CONNS] [-s SIZE] [-d SECS | -n REQUESTS]
  *             [--short] [--idle N] [--pid PID] [--label TEXT] [--csv] [--csv-header]
@@ -245,6 +246,10 @@ static void group_usage(pid_t pid, double *cpu_sec, long *rss_kib)
                           "%*d %*d %*d %*d %*u %*u %ld",
                    &proc_pgrp, &utime, &stime, &cutime, &cstime, &rss) != 6
             || proc_pgrp != pgrp)
+            continue;
+        /* A server that does not lead its own group (started with & from
+         * a script) shares it with the script: count the server alone. */
+        if (pgrp != pid && atoi(de->d_name) != pid)
             continue;
         *cpu_sec += (double)(utime + stime) / (double)ticks;
         if (atoi(de->d_name) == pid)
