@@ -307,7 +307,7 @@ emfile_retries() {
   strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
   for args in "--backend select" "--backend poll" "--backend epoll" "--edge"; do
     trace="$BATS_TEST_TMPDIR/emfile.trace"
-    # shellcheck disable=SC2016  # expanded by the inner bash
+    # shellcheck disable=SC2016,SC2086  # $0 "$@": the inner bash; $args: split on purpose
     start_server_cmd bash -c 'ulimit -n 64; exec strace -qq -o "$0" \
       -e trace=accept4,epoll_wait,poll,select,pselect6 "$@"' \
       "$trace" "$LAB/$L/server" -p 0 $args
