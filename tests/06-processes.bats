@@ -25,6 +25,11 @@ count_children() { [ "$(children "$1" | wc -l)" -eq "$2" ]; }
 # no_children PID - true when PID has no child at all, live or zombie
 no_children() { [ -z "$(ps -o pid= --ppid "$1")" ]; }
 
+# queued_at_least PORT N - true when N bytes or more wait unread for the
+# server side of PORT (a function, so that wait_until measures it anew
+# on every try)
+queued_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
+
 # count_lines FILE REGEX N - true when at least N lines of FILE match
 count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
 
@@ -233,7 +238,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
     exec {feed3}>"$fifo3"
     printf 'three\n' >&$feed3
     # its bytes reach the kernel, but nobody accepts it while 2 children run
-    wait_until "$LAB_WAIT" test "$(recv_queue_bytes "$SERVER_PORT")" -ge 6
+    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 6
     [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
     [ ! -s "$third_out" ]
 

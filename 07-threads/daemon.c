@@ -1,0 +1,124 @@
+/* daemon.c - what happens to the other threads when main ends: the C side
+ * of Python's daemon threads
+ *
+ * Seed 004: the main thread does not end the program at once; it waits
+ * for every non-daemon thread, and the process ends when the main thread
+ * ends. Its example: t1 (daemon) prints 123, sleeps 1 s, prints end123;
+ * t2 (not a daemon) prints 456, sleeps 3 s, prints end456; main prints
+ * "main......". Python waits for t2, and t1, which needs only 1 s, finishes
+ * too: all four lines appear.
+ *
+ * C has no daemon flag on threads. What matters is how main ends:
+ *   (default)        main joins the threads it must wait for (t2), then
+ *                    returns: Python's behaviour, written out by hand;
+ *   --return         main returns at once: return from main() is exit(),
+ *                    which ends the whole process, every thread with it:
+ *                    as if all threads were daemons, nothing is "over";
+ *   --pthread-exit   main calls pthread_exit(): only the main thread ends;
+ *                    the process lives on until its last thread returns:
+ *                    as if no thread were a daemon.
+ *
+ * Usage: ./daemon [--return | --pthread-exit] [-u MS]   (-u: one "second"
+ *        of the story lasts MS milliseconds; default 1000)
+ *
+ * See also: basics.c, ../06-processes/daemon.c (daemon processes), NOTES.md.
+ * Seed: 004 (daemon threads, the main thread and the end of the process).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static long unit_ms = 1000;
+
+/* die_rc - report a failed pthread call (they return the error number) */
+static void die_rc(const char *what, int rc)
+{
+    fprintf(stderr, "daemon: %s: %s\n", what, strerror(rc));
+    exit(1);
+}
+
+/* sleep_units - sleep n "seconds" of the story */
+static void sleep_units(long n)
+{
+    long ms = n * unit_ms;
+    struct timespec left = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&left, &left) == -1 && errno == EINTR)
+        continue;
+}
+
+/* foo - the seed's daemon thread t1 */
+static void *foo(void *arg)
+{
+    (void)arg;
+    printf("123\n");
+    sleep_units(1);
+    printf("end123\n");
+    return NULL;
+}
+
+/* func - the seed's non-daemon thread t2 */
+static void *func(void *arg)
+{
+    (void)arg;
+    printf("456\n");
+    sleep_units(3);
+    printf("end456\n");
+    return NULL;
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct option long_options[] = {
+        {"return", no_argument, NULL, 'r'}, {"pthread-exit", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt, rc, how = 'j';
+    pthread_t t1, t2;
+
+    while ((opt = getopt_long(argc, argv, "u:h", long_options, NULL)) != -1) {
+        if (opt == 'r' || opt == 'x')
+            how = opt;
+        else if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
+            continue;
+        else {
+            fprintf(opt == 'h' ? stdout : stderr,
+                    "Usage: daemon [--return | --pthread-exit] [-u MS]\n");
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if ((rc = pthread_create(&t1, NULL, foo, NULL)) != 0)
+        die_rc("pthread_create", rc);
+    if ((rc = pthread_create(&t2, NULL, func, NULL)) != 0)
+        die_rc("pthread_create", rc);
+    printf("main......\n");
+
+    /* Nobody will join t1, the "daemon": detach it, so that its resources
+     * go back when it returns (an unjoined, undetached thread that has
+     * returned is a leak, like a zombie process). */
+    if ((rc = pthread_detach(t1)) != 0)
+        die_rc("pthread_detach", rc);
+    if (how != 'j' && (rc = pthread_detach(t2)) != 0)
+        die_rc("pthread_detach", rc);
+
+    if (how == 'r') {
+        printf("main: return from main() = exit(): every thread ends now\n");
+        return 0;
+    }
+    if (how == 'x') {
+        printf("main: pthread_exit(): the process lives until its last thread ends\n");
+        pthread_exit(NULL);
+    }
+    printf("main: joining the non-daemon thread t2 (t1, the \"daemon\", is detached)\n");
+    if ((rc = pthread_join(t2, NULL)) != 0)
+        die_rc("pthread_join", rc);
+    printf("main: t2 is over; returning ends t1 too if it were still running\n");
+    return 0;
+}

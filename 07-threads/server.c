@@ -1,0 +1,357 @@
+/* server.c - a threaded echo-upper server: one thread per client
+ *
+ * Lesson 06 gave each client a process; here each client gets a thread,
+ * the seeds' Thread(target=talk, args=(conn,)) per connection. The main
+ * thread runs the connection loop (accept, start a thread, accept again);
+ * each thread runs the communication loop for its client. Threads share
+ * the process's memory and descriptors, so there is nothing to copy and
+ * nothing to close twice: the thread owns its connection and closes it
+ * when done; the listening socket is never touched by the threads.
+ *
+ * What sharing costs, and how this file pays for it:
+ *   - detached threads: nobody joins them, so they must free their own
+ *     things; the count of live threads is shared, so a mutex guards it;
+ *   - a bound: at MAX live threads the main thread stops accepting until
+ *     one ends (a condition variable), and new clients wait in the backlog;
+ *   - stopping: a thread asleep in recv() would sleep on after the main
+ *     thread decided to quit. On SIGINT/SIGTERM the main thread calls
+ *     shutdown() on every live connection, which wakes each recv() and
+ *     send() at once, waits for the count to reach zero and exits 0;
+ *   - signals: only the main thread takes SIGINT/SIGTERM (the others block
+ *     them), so the handler always interrupts the accept() loop.
+ *
+ * Usage: ./server [-H ADDR] [-p PORT] [-m MAX]
+ *        (defaults: 127.0.0.1, 9007, 1024 threads at most)
+ *
+ * See also: socketserver.c (ThreadingTCPServer's shape),
+ * ../06-processes/server.c (a process per client), client.c, the demos
+ * (basics, daemon, cpu_vs_io), NOTES.md.
+ * Seeds: 004 (a thread per connection), 003 (socketserver's
+ * ThreadingTCPServer).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "echo_server.h"
+
+#include <getopt.h>
+#include <pthread.h>
+
+#define DEFAULT_PORT "9007"
+#define DEFAULT_MAX_THREADS 1024
+#define STOP_GRACE_MS 800       /* the contract says exit within 1 s */
+
+/* What a client's thread is given; it frees it when done. */
+struct client {
+    int conn_fd;
+    long slot;                      /* its place in live_fds */
+    char peer[ADDR_LEN];
+};
+
+/* The connections being served, so that a stop can wake their threads.
+ * Everything below is shared between threads: touch it only while
+ * holding `lock`. A free slot of live_fds holds -1. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t thread_ended = PTHREAD_COND_INITIALIZER;
+static int *live_fds;
+static long live_threads = 0;
+static long max_threads = DEFAULT_MAX_THREADS;
+
+static volatile sig_atomic_t listen_fd_for_signal = -1;
+
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: %s [-H ADDR] [-p PORT] [-m MAX]\n"
+            "  -H ADDR   address to listen on (default 127.0.0.1)\n"
+            "  -p PORT   port to listen on, 0 = any free port (default %s)\n"
+            "  -m MAX    at most MAX client threads at once (default %d)\n"
+            "  -h, --help  show this help\n",
+            prog_name, DEFAULT_PORT, DEFAULT_MAX_THREADS);
+    exit(status);
+}
+
+/* on_stop_signal - SIGINT/SIGTERM handler (main thread only): set the
+ * flag and shutdown() the listening socket, so that accept() returns at
+ * once even if the signal came just before it was called */
+static void on_stop_signal(int signo)
+{
+    int saved_errno = errno;
+
+    (void)signo;
+    stop_requested = 1;
+    if (listen_fd_for_signal >= 0)
+        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    errno = saved_errno;
+}
+
+/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = 0;        /* no SA_RESTART: let accept() see EINTR */
+    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
+        die("sigaction");
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) == -1)
+        die("sigaction");
+
+    /* The signal mask survives exec(): unblock what we rely on. */
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    if (sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL) == -1)
+        die("sigprocmask");
+}
+
+/* lock_or_die, unlock_or_die - pthread_mutex_lock/unlock, checked: they
+ * fail only on a programming error, which must not pass silently */
+static void lock_or_die(void)
+{
+    int rc = pthread_mutex_lock(&lock);
+
+    if (rc != 0) {
+        errno = rc;
+        die("pthread_mutex_lock");
+    }
+}
+
+static void unlock_or_die(void)
+{
+    int rc = pthread_mutex_unlock(&lock);
+
+    if (rc != 0) {
+        errno = rc;
+        die("pthread_mutex_unlock");
+    }
+}
+
+/* wait_a_while - wait on thread_ended (lock held) for at most ms; a
+ * signal handler cannot signal a condition variable, so the waits that
+ * must notice stop_requested are bounded */
+static void wait_a_while(long ms)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += ms * 1000000L;
+    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+    deadline.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&thread_ended, &lock, &deadline);
+}
+
+/* serve_client - the communication loop: recv, upper-case, send back,
+ * until the client half-closes or fails (or a stop shuts the socket) */
+static void serve_client(int conn_fd, const char *peer)
+{
+    char buf[BUF_SIZE];
+    unsigned long long total = 0;
+
+    for (;;) {
+        ssize_t n = recv(conn_fd, buf, sizeof buf, 0);
+
+        if (n == 0)                         /* end of file: the client is done */
+            break;
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            warn("recv from %s", peer);
+            return;
+        }
+        upper_bytes(buf, (size_t)n);
+        if (send_all(conn_fd, buf, (size_t)n) == -1) {
+            warn("send to %s", peer);
+            return;
+        }
+        total += (unsigned long long)n;
+    }
+    note("closed %s (%llu bytes)", peer, total);
+}
+
+/* client_thread - a client's thread: serve it, then clean up after itself
+ * (it is detached: nobody will join it) */
+static void *client_thread(void *arg)
+{
+    struct client *client = arg;
+
+    serve_client(client->conn_fd, client->peer);
+
+    /* Leave the table before closing: once closed, the descriptor number
+     * can be reused by the next accept(), and a stop must never shut
+     * down somebody else's connection. */
+    lock_or_die();
+    live_fds[client->slot] = -1;
+    unlock_or_die();
+    close(client->conn_fd);
+    free(client);
+
+    lock_or_die();
+    live_threads--;
+    pthread_cond_broadcast(&thread_ended);
+    unlock_or_die();
+    return NULL;
+}
+
+/* wait_for_free_slot - while max_threads are live, wait for one to end */
+static void wait_for_free_slot(void)
+{
+    lock_or_die();
+    if (live_threads >= max_threads)
+        note("%ld threads running: new clients wait in the backlog", max_threads);
+    while (live_threads >= max_threads && !stop_requested)
+        wait_a_while(100);
+    unlock_or_die();
+}
+
+/* start_thread - hand conn_fd to a new detached thread; the main thread
+ * goes on. On failure only this client is lost. */
+static void start_thread(int conn_fd, const char *peer)
+{
+    struct client *client = malloc(sizeof *client);
+    pthread_attr_t attr;
+    sigset_t stop_signals, old_mask;
+    pthread_t tid;
+    int rc;
+
+    if (client == NULL) {
+        warn("malloc for %s", peer);
+        close(conn_fd);
+        return;
+    }
+    client->conn_fd = conn_fd;
+    snprintf(client->peer, sizeof client->peer, "%s", peer);
+    note("connection from %s, served by a new thread", peer);
+
+    lock_or_die();                          /* take a slot in the table */
+    for (client->slot = 0; live_fds[client->slot] != -1; client->slot++)
+        continue;                           /* there is one: live_threads < max */
+    live_fds[client->slot] = conn_fd;
+    live_threads++;
+    unlock_or_die();
+
+    /* A new thread inherits the creator's signal mask: block the stop
+     * signals around pthread_create() so that only the main thread
+     * takes them. Detached: its resources go back when it returns. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, client_thread, client);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+
+    if (rc != 0) {                          /* EAGAIN: out of threads or memory */
+        errno = rc;
+        warn("pthread_create for %s", peer);
+        lock_or_die();
+        live_fds[client->slot] = -1;
+        live_threads--;
+        unlock_or_die();
+        close(conn_fd);
+        free(client);
+        pause_briefly(100);
+    }
+}
+
+/* end_threads - wake every live thread with shutdown() and wait (at most
+ * STOP_GRACE_MS) until all have ended */
+static void end_threads(void)
+{
+    long ended;
+
+    lock_or_die();
+    ended = live_threads;
+    for (long i = 0; i < max_threads; i++)
+        if (live_fds[i] != -1)
+            shutdown(live_fds[i], SHUT_RDWR);   /* recv() returns 0, send() EPIPE */
+    for (long waited_ms = 0; live_threads > 0 && waited_ms < STOP_GRACE_MS; waited_ms += 50)
+        wait_a_while(50);
+    if (live_threads > 0)
+        note("%ld threads did not end in time", live_threads);
+    unlock_or_die();
+    if (ended > 0)
+        note("ended %ld thread%s", ended, ended == 1 ? "" : "s");
+}
+
+/* parse_args - the options into host, port and max_threads; exit 2 on a
+ * bad one */
+static void parse_args(int argc, char *argv[], const char **host, const char **port)
+{
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    char *end;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "H:p:m:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'H': *host = optarg; break;
+        case 'p': *port = optarg; break;
+        case 'm':
+            max_threads = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || max_threads < 1 || max_threads > 100000) {
+                fprintf(stderr, "%s: bad -m '%s' (1 to 100000)\n", prog_name, optarg);
+                usage(stderr, 2);
+            }
+            break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);          /* getopt printed the reason */
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
+    }
+    check_port(*port, usage);
+}
+
+int main(int argc, char *argv[])
+{
+    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
+    int listen_fd, last_errno = 0;
+
+    parse_args(argc, argv, &host, &port);
+    live_fds = malloc((size_t)max_threads * sizeof *live_fds);
+    if (live_fds == NULL)
+        die("malloc");
+    for (long i = 0; i < max_threads; i++)
+        live_fds[i] = -1;
+    install_signals();
+    listen_fd = open_listener(host, port);
+    listen_fd_for_signal = listen_fd;
+    print_ready_line(listen_fd);
+
+    while (!stop_requested) {               /* the connection loop */
+        struct sockaddr_storage peer_addr;
+        socklen_t peer_len = sizeof peer_addr;
+        char peer[ADDR_LEN];
+        int conn_fd;
+
+        wait_for_free_slot();
+        if (stop_requested)
+            break;
+        conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
+        if (conn_fd == -1) {
+            if (stop_requested || errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != last_errno)        /* one line per spell, not a flood */
+                warn("accept");
+            last_errno = errno;
+            if (accept_trouble(errno))
+                pause_briefly(100);         /* out of descriptors: do not spin */
+            continue;
+        }
+        last_errno = 0;
+        format_addr((struct sockaddr *)&peer_addr, peer_len, peer, sizeof peer);
+        start_thread(conn_fd, peer);
+    }
+
+    note("stopping");
+    close(listen_fd);
+    end_threads();
+    return 0;
+}

@@ -1,0 +1,335 @@
+#!/usr/bin/env bats
+# 07-threads: the thread-per-client echo-upper server (server.c), the same
+# server in socketserver's shape (socketserver.c), the client, and the demos.
+
+load helpers
+
+L=07-threads
+SERVERS="server socketserver"
+
+# start_prog PROG [ARGS...] - start $L/PROG on port 0 and wait for it
+start_prog() {
+  local prog=$1; shift
+  start_server_cmd "$LAB/$L/$prog" -p 0 "$@"
+}
+
+# threads PID - how many threads PID runs besides its main thread. A
+# ThreadSanitizer build has one more, started by its runtime at the first
+# pthread_create(): that one is not counted either.
+threads() {
+  local n
+  n=$(( $(ls "/proc/$1/task" | wc -l) - 1 ))
+  if [ "$TSAN" -eq 1 ] && [ "$n" -gt 0 ]; then n=$((n - 1)); fi
+  echo "$n"
+}
+TSAN=0
+grep -qa __tsan_init "$LAB/$L/server" 2>/dev/null && TSAN=1
+
+# count_threads PID N - true when PID has exactly N client threads
+count_threads() { [ "$(threads "$1")" -eq "$2" ]; }
+
+# fds PID - how many descriptors PID has open
+fds() { ls "/proc/$1/fd" | wc -l; }
+
+# count_fds PID N - true when PID has exactly N descriptors open
+count_fds() { [ "$(fds "$1")" -eq "$2" ]; }
+
+# queued_at_least PORT N - true when N bytes or more wait unread for the
+# server side of PORT (a function, so that wait_until measures it anew
+# on every try)
+queued_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
+
+# count_lines FILE REGEX N - true when at least N lines of FILE match
+count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
+
+# --- the contract ---------------------------------------------------------
+
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' (both servers)" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run head -n 1 "$SERVER_OUT"
+    assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
+  done
+}
+
+@test "--help prints the usage on stdout and exits 0" {
+  for prog in $SERVERS client; do
+    run "$LAB/$L/$prog" --help
+    assert_success
+    assert_output --partial "Usage:"
+  done
+}
+
+@test "a bad option or argument exits 2 with a reason and the usage" {
+  for prog in $SERVERS; do
+    run "$LAB/$L/$prog" --bogus
+    assert_failure 2
+    assert_output --partial "Usage:"
+    run "$LAB/$L/$prog" -p 99999
+    assert_failure 2
+    assert_output --partial "bad port"
+    run "$LAB/$L/$prog" -m -3
+    assert_failure 2
+    assert_output --partial "bad -m"
+  done
+  run "$LAB/$L/client" -x
+  assert_failure 2
+  assert_output --partial "Usage:"
+}
+
+@test "a port in use exits 1 naming bind and the cause" {
+  start_prog server
+  run "$LAB/$L/server" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  run "$LAB/$L/socketserver" -p "$SERVER_PORT"
+  assert_failure 1
+  assert_output "socketserver: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+}
+
+@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+
+    start_prog $prog
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 5
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 5$'
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 5
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+    exec {feed}>&-
+  done
+}
+
+@test "SIGTERM or SIGINT with threads asleep in recv() and send(): exit 0" {
+  for prog in $SERVERS; do
+    for sig in TERM INT; do
+      start_prog $prog
+      exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+      printf 'hi\n' >&$conn
+      read -r -t "$LAB_WAIT" reply <&$conn
+      [ "$reply" = "HI" ]                   # a thread asleep in recv()
+      start_bg flood-$prog-$sig "$TOOLS/peer" flood -p "$SERVER_PORT"
+      wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 2   # one in send()
+      kill "-$sig" "$SERVER_PID"
+      wait_exit "$SERVER_PID"
+      [ "$EXIT_STATUS" -eq 0 ]
+      run cat <&$conn                       # the client saw the end
+      assert_output ""
+      exec {conn}>&-
+    done
+  done
+}
+
+@test "client: connection refused is one clear line and exit 1" {
+  start_prog server
+  port=$SERVER_PORT
+  stop_server
+  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
+  assert_failure 1
+  assert_output --partial "Connection refused"
+}
+
+# --- echo-upper, byte for byte --------------------------------------------
+
+@test "lab client: lines upper-cased, empty lines skipped, Chinese unchanged" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run client $L <<<$'hello\n\nworld 42\n你好, world: 网络编程 ü'
+    assert_success
+    assert_output $'HELLO\nWORLD 42\n你好, WORLD: 网络编程 ü'
+  done
+}
+
+@test "socat (an independent client) gets the same bytes back" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run socat_send $'abc\ndef\n'
+    assert_success
+    assert_output $'ABC\nDEF'
+  done
+}
+
+@test "1 MiB of binary data comes back whole and in order, then half-close" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run peer echo -n 1048576 -c 1000
+    assert_success
+    assert_output "ok 1048576"
+    run peer echo -n 30000 -c 3
+    assert_output "ok 30000"
+  done
+}
+
+# --- survival ---------------------------------------------------------------
+
+@test "a client that resets, and one that sends garbage and leaves, cost nothing" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    run peer reset -s "half a message"
+    assert_success
+    run peer garbage -n 200000
+    assert_success
+    run client $L <<<"still here"
+    assert_output "STILL HERE"
+    kill -0 "$SERVER_PID"
+  done
+}
+
+@test "a client that never reads stalls only its own thread" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    start_bg flood-$prog "$TOOLS/peer" flood -p "$SERVER_PORT"
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 1
+    run client $L <<<"served anyway"
+    assert_output "SERVED ANYWAY"
+  done
+}
+
+@test "300 clients at once: 300 threads, then no thread or descriptor left over" {
+  for prog in $SERVERS; do
+    start_prog $prog -m 400
+    base_fds=$(fds "$SERVER_PID")
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 300
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 300$'
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 300
+    exec {feed}>&-                          # the peer closes all 300
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 300
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
+    wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"
+    run client $L <<<"after 300"
+    assert_output "AFTER 300"
+  done
+}
+
+@test "1000 clients one after another: no thread or descriptor leaked" {
+  start_prog server
+  base_fds=$(fds "$SERVER_PID")
+  for i in $(seq 1000); do
+    exec {conn}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    exec {conn}>&-
+  done
+  wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 1000
+  wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
+  wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"
+}
+
+@test "-m 2: a third client waits in the backlog until a thread ends" {
+  for prog in $SERVERS; do
+    start_prog $prog -m 2
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 2
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 2$'
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 2
+
+    fifo3="$BATS_TEST_TMPDIR/third-$prog"
+    start_bg_input third-$prog "$fifo3" "$LAB/$L/client" -p "$SERVER_PORT"
+    third=$BG_PID third_out=$BG_OUT
+    exec {feed3}>"$fifo3"
+    printf 'three\n' >&$feed3
+    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 6
+    [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
+    [ ! -s "$third_out" ]
+
+    exec {feed}>&-                          # the two held clients leave
+    wait_for_line "$third_out" '^THREE$'
+    exec {feed3}>&-
+    wait_exit "$third"
+    [ "$EXIT_STATUS" -eq 0 ]
+  done
+}
+
+@test "EMFILE under ulimit -n 64: accept fails, then service resumes" {
+  for prog in $SERVERS; do
+    start_server_cmd bash -c "ulimit -n 64 && exec '$LAB/$L/$prog' -p 0 -m 200"
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 100
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 100$'
+    wait_for_line "$SERVER_ERR" 'accept: Too many open files'
+    [ "$(grep -c 'accept:' "$SERVER_ERR")" -eq 1 ]   # one line, not a flood
+    exec {feed}>&-                          # descriptors come back...
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 100
+    run client $L <<<"service resumes"      # ...and the server serves again
+    assert_output "SERVICE RESUMES"
+  done
+}
+
+# --- the lesson's point: a thread per client ------------------------------
+
+@test "two clients are served at the same time, by two threads of one process" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    read -r -t "$LAB_WAIT" reply <&$c1
+    [ "$reply" = "ONE" ]
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'two\n' >&$c2
+    read -r -t "$LAB_WAIT" reply <&$c2
+    [ "$reply" = "TWO" ]
+    [ "$(threads "$SERVER_PID")" -eq 2 ]    # one per client
+    [ -z "$(ps -o pid= --ppid "$SERVER_PID")" ]   # and no child process
+    exec {c1}>&- {c2}>&-
+  done
+}
+
+@test "the two socketserver.c files differ only in the mix-in and its words" {
+  run diff "$LAB/06-processes/socketserver.c" "$LAB/$L/socketserver.c"
+  # the shared parts (BaseServer, TCPServer, the handler) are identical
+  for fn in serve_forever handle_request_noblock get_request finish_request shutdown_request; do
+    a=$(sed -n "/^static [a-z]* *\*\{0,1\}$fn(/,/^}/p" "$LAB/06-processes/socketserver.c")
+    b=$(sed -n "/^static [a-z]* *\*\{0,1\}$fn(/,/^}/p" "$LAB/$L/socketserver.c")
+    [ -n "$a" ]
+    [ "$a" = "$b" ]
+  done
+}
+
+# --- the demos ------------------------------------------------------------
+
+@test "basics: both ways to start, join, shared money 666, names, active count" {
+  run timeout 30 "$LAB/$L/basics" -u 100
+  assert_success
+  assert_line "egon is running"
+  assert_line "egon is over"
+  assert_line "egon is over (MyThread)"
+  assert_line "main: joined MyThread"
+  assert_line "main: money = 666 after the thread (one memory, shared)"
+  assert_line "hello world from Thread-1"
+  assert_line "hello world from Thread-2"
+  # (a sanitizer may add a thread of its own to both counts)
+  alive=$(sed -n 's/^main: \([0-9]*\) threads alive.*/\1/p' <<<"$output")
+  after=$(sed -n 's/^main (MainThread): \([0-9]*\) thread alive after joining Thread-2$/\1/p' <<<"$output")
+  [ "$alive" -ge 3 ]
+  [ $((alive - after)) -eq 2 ]
+}
+
+@test "daemon: join vs return vs pthread_exit decide which threads finish" {
+  run timeout 30 "$LAB/$L/daemon" -u 50
+  assert_success
+  assert_line "end123"
+  assert_line "end456"
+  run timeout 30 "$LAB/$L/daemon" -u 1000 --return
+  assert_success
+  refute_line "end123"
+  refute_line "end456"
+  run timeout 30 "$LAB/$L/daemon" -u 50 --pthread-exit
+  assert_success
+  assert_line "end123"
+  assert_line "end456"
+}
+
+@test "cpu_vs_io: prints the table with the seed's Python figures beside C's" {
+  run timeout 60 "$LAB/$L/cpu_vs_io" -c 4 -i 1000000 -n 50 -s 100
+  assert_success
+  assert_line --regexp '^cores: [0-9]+'
+  assert_line --regexp '^4 CPU-bound tasks \(1000000 loops\) +[0-9.]+ s +[0-9.]+ s +38\.7 s +9\.7 s$'
+  assert_line --regexp '^50 IO-bound tasks \(sleep 100 ms\) +[0-9.]+ s +[0-9.]+ s +2\.0 s +11\.8 s$'
+}
