@@ -55,8 +55,9 @@
  * gets its own copy, and the compiler does not warn about those it does
  * not use.
  *
- * Linux-specific: nothing (POSIX threads, fork, socketpair). Needs
- * C11 (_Thread_local).
+ * Linux-specific: only SOCK_CLOEXEC in socketpair()'s type (Linux since
+ * 2.6.27, POSIX only since its 2024 edition); the rest is POSIX threads,
+ * fork and socketpair. Needs C11 (_Thread_local).
  *
  * See also: futures.c (the seed's pool examples), server.c (a pool serving
  * connections), NOTES.md.
