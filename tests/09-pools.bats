@@ -497,3 +497,11 @@ group_fds_are() { [ "$(group_fds "$1")" -eq "$2" ]; }
     wait_exit "$holder"
   done
 }
+
+@test "futures: on threads, every done-callback runs exactly once" {
+  run timeout -k 2 60 "$LAB/$L/futures" --pool threads --callbacks -w 3 -n 60 -d 0
+  assert_success
+  [ "$(grep -c '^call_back>>>: ' <<<"$output")" -eq 60 ]
+  [ "$(grep '^call_back>>>: ' <<<"$output" | sort -u | wc -l)" -eq 60 ]
+  assert_output --partial "call_back>>>: 59 ** 59 = "
+}
