@@ -637,7 +637,9 @@ static inline int process_pool_submit(struct pool *pool, struct future *f)
 }
 
 /* pool_terminate_workers - SIGTERM every worker process (Python 3.14's
- * terminate_workers). Only kill() on an array fixed at creation: safe to
+ * terminate_workers, which also shuts the pool down and cancels waiting
+ * tasks; this one leaves that to pool_shutdown, so that a signal handler
+ * may call it). Only kill() on an array fixed at creation: safe to
  * call from a signal handler. No effect on a thread pool. */
 static inline void pool_terminate_workers(struct pool *pool)
 {
