@@ -47,8 +47,14 @@ static void say(const char *fmt, va_list ap, int err)
     if (len >= 0 && (size_t)len < sizeof line)
         vsnprintf(line + len, sizeof line - (size_t)len, fmt, ap);
     len = (int)strlen(line);
-    if (err != 0)
-        snprintf(line + len, sizeof line - (size_t)len, ": %s", strerror(err));
+    if (err != 0) {
+        char reason[128];
+
+        /* strerror_r, not strerror: safe when threads report at once */
+        if (strerror_r(err, reason, sizeof reason) != 0)
+            snprintf(reason, sizeof reason, "error %d", err);
+        snprintf(line + len, sizeof line - (size_t)len, ": %s", reason);
+    }
     len = (int)strlen(line);
     if ((size_t)len == sizeof line - 1)
         len--;                              /* truncated: keep room for the newline */

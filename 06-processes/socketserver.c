@@ -260,6 +260,8 @@ static void forking_process_request(struct server *self, int request, const char
     sa.sa_handler = on_child_stop;
     if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1)
         die("sigaction");
+    if (stop_requested)                     /* a stop came before the handler */
+        shutdown(request, SHUT_RDWR);
     finish_request(self, request, client_address);
     shutdown_request(request);
     _exit(0);                               /* os._exit(status) */
@@ -322,7 +324,7 @@ static void echo_handle(struct request *self)
 {
     char buf[BUF_SIZE];
 
-    while (!stop_requested) {
+    for (;;) {
         ssize_t n = recv(self->request, buf, sizeof buf, 0);
 
         if (n == 0)
@@ -330,14 +332,12 @@ static void echo_handle(struct request *self)
         if (n == -1) {
             if (errno == EINTR)
                 continue;
-            if (!stop_requested)
-                warn("recv from %s", self->client_address);
+            warn("recv from %s", self->client_address);
             return;
         }
         upper_bytes(buf, (size_t)n);
         if (send_all(self->request, buf, (size_t)n) == -1) {
-            if (!stop_requested)
-                warn("send to %s", self->client_address);
+            warn("send to %s", self->client_address);
             return;
         }
         self->bytes_echoed += (unsigned long long)n;

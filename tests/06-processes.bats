@@ -347,7 +347,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
 # --- the demos ------------------------------------------------------------
 
 @test "join: three children sleep side by side and are all joined" {
-  run timeout 20 "$LAB/$L/join" -u 50
+  run timeout -k 2 20 "$LAB/$L/join" -u 50
   assert_success
   for i in 1 2 3; do
     assert_line --regexp "^child $i is running \(pid [0-9]+\)$"
@@ -359,7 +359,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
   assert_line --partial "side by side"
   assert_line --regexp '^hello world \(pid [0-9]+\)$'
   assert_line "get out!"
-  run timeout 20 "$LAB/$L/join" -u 20 --serial
+  run timeout -k 2 20 "$LAB/$L/join" -u 20 --serial
   assert_success
   [ "${lines[0]%% (*}" = "child 1 is running" ]
   [ "${lines[1]}" = "child 1 is over" ]
@@ -367,7 +367,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
 }
 
 @test "isolation: the child's money is 666, the parent's stays 100 at the same address" {
-  run timeout 20 "$LAB/$L/isolation"
+  run timeout -k 2 20 "$LAB/$L/isolation"
   assert_success
   assert_line --index 1 --regexp '^child  \(pid [0-9]+\): money = 666 '
   assert_line --index 2 --regexp '^parent \(pid [0-9]+\): money = 100 .* after the child ended$'
@@ -377,7 +377,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
 }
 
 @test "lifecycle: S, terminate, Z, is_alive False, exitcode -15 and 3" {
-  run timeout 20 "$LAB/$L/lifecycle"
+  run timeout -k 2 20 "$LAB/$L/lifecycle"
   assert_success
   assert_line --partial "state S (sleeping), is_alive() = True"
   assert_line --partial "state Z (a zombie"
@@ -392,14 +392,14 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
   wait_for_line "$BG_OUT" 'reaping them in'
   run zombies "$BG_PID"
   [ "${#lines[@]}" -eq 3 ]
-  run timeout 20 "$LAB/$L/zombie" -n 2 -s 0
+  run timeout -k 2 20 "$LAB/$L/zombie" -n 2 -s 0
   assert_success
   [ "$(grep -c 'state Z' <<<"$output")" -eq 2 ]
   [ "$(grep -c 'is gone' <<<"$output")" -eq 2 ]
 }
 
 @test "orphan: the child is adopted (by the subreaper with --subreaper)" {
-  run timeout 20 "$LAB/$L/orphan" --subreaper
+  run timeout -k 2 20 "$LAB/$L/orphan" --subreaper
   assert_success
   main=$(sed -n 's/^main   (pid \([0-9]*\)).*/\1/p' <<<"${lines[0]}")
   assert_line --regexp "my parent is now $main \(orphan\), a subreaper$"
@@ -410,7 +410,7 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
 }
 
 @test "daemon: the daemon child dies with its parent; without it, it lives on" {
-  run timeout 20 "$LAB/$L/daemon" -u 100
+  run timeout -k 2 20 "$LAB/$L/daemon" -u 100
   assert_success
   child=$(sed -n 's/^child  (pid \([0-9]*\)).*/\1/p' <<<"$output")
   [ -n "$child" ]
