@@ -1,6 +1,6 @@
 /* selector.h - a small selector API with select, poll and epoll backends
  *
- * Python's selectors module in C, about 600 lines with the comments. A
+ * Python's selectors module in C, about 650 lines with the comments. A
  * program registers a descriptor with the events it wants (SEL_READ,
  * SEL_WRITE) and a callback plus a data pointer (the seeds'
  * `sel.register(conn, EVENT_READ, read)`), changes its interest with
