@@ -90,6 +90,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # start - start a server (command line in "$@") on port 0 in its own
 # process group; sets server_pid and port
 start() {
+  : >"$work/out"      # here, not in the child: never read the last server's line
   setsid "${server_cpu[@]}" "$@" -p 0 >"$work/out" 2>/dev/null </dev/null &
   server_pid=$!
   port=""
