@@ -49,6 +49,9 @@ BUILD_ID := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(LAB_LIBS)
 $(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) .build-flags
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
 
+# A test tool may drive a lesson's header directly (09-poolbreak: pool.h).
+$(TOOLS): $(wildcard [0-9][0-9]-*/*.h)
+
 $(LESSONS): $$(filter $$@/%,$$(PROGRAMS)) $(TOOLS)
 
 # A lesson may add rules of its own (extra flags for one program, data).
