@@ -436,8 +436,11 @@ static int client_read(struct selector *sel, struct client *c)
 }
 
 /* client_write - the socket can take more: send what waits. With --edge,
- * a client paused at the cap gets read at once when it drops below it,
- * because its waiting input will not make a new edge. -1 if closed. */
+ * a client paused at the cap gets read at once when it drops below it:
+ * its waiting input makes no new edge. (update_interest's EPOLL_CTL_MOD,
+ * which gives it EPOLLIN back, would report it too, since MOD looks at
+ * the current state; reading now does not depend on that and saves a
+ * wait.) -1 if closed. */
 static int client_write(struct selector *sel, struct client *c)
 {
     int was_paused = c->out_len >= OUTPUT_CAP;
