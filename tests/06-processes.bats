@@ -223,6 +223,20 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
   [ "$(grep -c 'served by child' "$SERVER_ERR")" -eq 300 ]
 }
 
+@test "3000 short connections (load --short): no error, no child, no zombie left" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    base_fds=$(ls "/proc/$SERVER_PID/fd" | wc -l)
+    run timeout -k 2 120 "$TOOLS/load" -p "$SERVER_PORT" --short -c 4 -n 3000
+    assert_success
+    assert_output --regexp ' errors=0 '
+    requests=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$output")
+    [ "$requests" -ge 3000 ]                  # (load may finish a few in flight)
+    wait_until "$LAB_WAIT" no_children "$SERVER_PID"
+    [ "$(ls "/proc/$SERVER_PID/fd" | wc -l)" -eq "$base_fds" ]
+  done
+}
+
 @test "-m 2: a third client waits in the backlog until a child ends" {
   for prog in $SERVERS; do
     start_prog $prog -m 2

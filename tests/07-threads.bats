@@ -220,6 +220,20 @@ count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
   wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"
 }
 
+@test "5000 short connections (load --short): no error, no thread or descriptor left" {
+  for prog in $SERVERS; do
+    start_prog $prog
+    base_fds=$(fds "$SERVER_PID")
+    run timeout -k 2 120 "$TOOLS/load" -p "$SERVER_PORT" --short -c 8 -n 5000
+    assert_success
+    assert_output --regexp ' errors=0 '
+    requests=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$output")
+    [ "$requests" -ge 5000 ]                  # (load may finish a few in flight)
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
+    wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"
+  done
+}
+
 @test "-m 2: a third client waits in the backlog until a thread ends" {
   for prog in $SERVERS; do
     start_prog $prog -m 2
@@ -316,7 +330,7 @@ count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
   assert_success
   assert_line "end123"
   assert_line "end456"
-  run timeout -k 2 30 "$LAB/$L/daemon" -u 1000 --return
+  run timeout -k 2 30 "$LAB/$L/daemon" -u 5000 --return
   assert_success
   refute_line "end123"
   refute_line "end456"
