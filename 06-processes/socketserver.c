@@ -89,6 +89,7 @@ struct server {
 };
 
 static long max_workers = DEFAULT_MAX_WORKERS;
+static volatile sig_atomic_t listen_fd_for_signal = -1;  /* for on_stop_signal */
 
 /* server_init - TCPServer.__init__: server_bind() and server_activate() */
 static void server_init(struct server *self, const char *host, const char *port,
@@ -234,8 +235,19 @@ static void collect_children(struct server *self, int blocking)
 static void forking_process_request(struct server *self, int request, const char *client_address)
 {
     struct sigaction sa;
-    pid_t pid = fork();
+    sigset_t stop_signals, old_mask;
+    pid_t pid;
 
+    /* Hold SIGINT/SIGTERM until the child has its own handler: the
+     * server's handler would shut down the listening socket, which the
+     * child shares with the parent until it closes its copy. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
+    pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (pid == -1) {                        /* EAGAIN or ENOMEM: lose this client only */
         warn("fork for %s", client_address);
         close(request);
@@ -253,6 +265,7 @@ static void forking_process_request(struct server *self, int request, const char
         return;
     }
     /* child: it never accepts, so it drops the listening socket */
+    listen_fd_for_signal = -1;
     close(self->socket);
     request_for_signal = request;
     memset(&sa, 0, sizeof sa);
@@ -260,8 +273,7 @@ static void forking_process_request(struct server *self, int request, const char
     sa.sa_handler = on_child_stop;
     if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1)
         die("sigaction");
-    if (stop_requested)                     /* a stop came before the handler */
-        shutdown(request, SHUT_RDWR);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);  /* a held stop arrives now */
     finish_request(self, request, client_address);
     shutdown_request(request);
     _exit(0);                               /* os._exit(status) */
@@ -354,12 +366,18 @@ static const struct request_handler_class echo_handler = {echo_setup, echo_handl
 
 /* ---- the program ---------------------------------------------------------- */
 
-/* on_stop_signal - SIGINT/SIGTERM in the server: serve_forever's poll()
- * returns EINTR (or times out) and the loop sees the flag */
+/* on_stop_signal - SIGINT/SIGTERM in the server: set the flag, and
+ * shutdown() the listening socket so that serve_forever's poll() returns
+ * at once even if the signal came just before poll() was called */
 static void on_stop_signal(int signo)
 {
+    int saved_errno = errno;
+
     (void)signo;
     stop_requested = 1;
+    if (listen_fd_for_signal >= 0)
+        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    errno = saved_errno;
 }
 
 /* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
@@ -441,6 +459,7 @@ int main(int argc, char *argv[])
 
     /* server = ForkingTCPServer((host, port), EchoHandler) */
     server_init(&server, host, port, &echo_handler, &forking_mixin);
+    listen_fd_for_signal = server.socket;
     print_ready_line(server.socket);
     serve_forever(&server);
     note("stopping");

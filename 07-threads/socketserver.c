@@ -89,6 +89,7 @@ struct server {
 };
 
 static long max_workers = DEFAULT_MAX_WORKERS;
+static volatile sig_atomic_t listen_fd_for_signal = -1;  /* for on_stop_signal */
 
 /* server_init - TCPServer.__init__: server_bind() and server_activate() */
 static void server_init(struct server *self, const char *host, const char *port,
@@ -360,12 +361,18 @@ static const struct request_handler_class echo_handler = {echo_setup, echo_handl
 
 /* ---- the program ---------------------------------------------------------- */
 
-/* on_stop_signal - SIGINT/SIGTERM in the server: serve_forever's poll()
- * returns EINTR (or times out) and the loop sees the flag */
+/* on_stop_signal - SIGINT/SIGTERM in the server: set the flag, and
+ * shutdown() the listening socket so that serve_forever's poll() returns
+ * at once even if the signal came just before poll() was called */
 static void on_stop_signal(int signo)
 {
+    int saved_errno = errno;
+
     (void)signo;
     stop_requested = 1;
+    if (listen_fd_for_signal >= 0)
+        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    errno = saved_errno;
 }
 
 /* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
@@ -447,6 +454,7 @@ int main(int argc, char *argv[])
 
     /* server = ThreadingTCPServer((host, port), EchoHandler) */
     server_init(&server, host, port, &echo_handler, &threading_mixin);
+    listen_fd_for_signal = server.socket;
     print_ready_line(server.socket);
     serve_forever(&server);
     note("stopping");
