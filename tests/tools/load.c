@@ -356,7 +356,8 @@ int main(int argc, char *argv[])
     if (server_pid > 0)
         group_usage(server_pid, &cpu_after, &rss);
 
-    qsort(latencies, lat_count, sizeof *latencies, cmp_double);
+    if (lat_count > 0)
+        qsort(latencies, lat_count, sizeof *latencies, cmp_double);
     {
         double elapsed = t_end - t_start;
         double p50 = lat_count ? latencies[lat_count / 2] : 0;
