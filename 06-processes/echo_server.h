@@ -203,6 +203,15 @@ static int accept_trouble(int err)
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* pause_briefly - sleep about ms milliseconds (cut short by a signal) */
 static void pause_briefly(long ms)
 {

@@ -285,6 +285,8 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
 static void end_children(void)
 {
     long ended = live_children;
+    long long start_ms = now_ms();
+    int killed = 0;
 
     block_sigchld(NULL);                    /* from here on we reap ourselves */
     for (long i = 0; i < max_children; i++)
@@ -292,8 +294,10 @@ static void end_children(void)
             kill(children[i], SIGTERM);
     /* Loop on our own count, not until waitpid() says ECHILD: a process
      * we did not fork can be our child too (a shell may start a helper
-     * of its own from the process that then execs us). */
-    for (long waited_ms = 0; live_children > 0; waited_ms += 10) {
+     * of its own from the process that then execs us). The grace period
+     * is measured on the clock, not by counting turns of the loop: a
+     * turn that reaps a child takes no time at all. */
+    while (live_children > 0) {
         pid_t pid = waitpid(-1, NULL, WNOHANG);
 
         if (pid > 0) {
@@ -302,10 +306,12 @@ static void end_children(void)
         }
         if (pid == -1)
             break;                          /* ECHILD: none left at all */
-        if (waited_ms == STOP_GRACE_MS)
+        if (!killed && now_ms() - start_ms >= STOP_GRACE_MS) {
             for (long i = 0; i < max_children; i++)
                 if (children[i] != 0)
-                    kill(children[i], SIGKILL);
+                    kill(children[i], SIGKILL);   /* stopped, or deaf to SIGTERM */
+            killed = 1;
+        }
         pause_briefly(10);
     }
     if (ended > 0)

@@ -289,11 +289,16 @@ static void forking_service_actions(struct server *self)
  * STOP_GRACE_MS) */
 static void forking_server_close(struct server *self)
 {
+    long long start_ms = now_ms();
+    int killed = 0;
+
     (void)self;
     for (long i = 0; i < max_workers; i++)
         if (active_children[i] != 0)
             kill(active_children[i], SIGTERM);
-    for (long waited_ms = 0; active_count > 0; waited_ms += 10) {
+    /* The grace period is measured on the clock, not in turns of the
+     * loop: a turn that reaps a child takes no time at all. */
+    while (active_count > 0) {
         pid_t pid = waitpid(-1, NULL, WNOHANG);
 
         if (pid > 0) {
@@ -302,10 +307,12 @@ static void forking_server_close(struct server *self)
         }
         if (pid == -1)
             break;                          /* ECHILD: none left */
-        if (waited_ms == STOP_GRACE_MS)
+        if (!killed && now_ms() - start_ms >= STOP_GRACE_MS) {
             for (long i = 0; i < max_workers; i++)
                 if (active_children[i] != 0)
-                    kill(active_children[i], SIGKILL);
+                    kill(active_children[i], SIGKILL);   /* stopped, or deaf to SIGTERM */
+            killed = 1;
+        }
         pause_briefly(10);
     }
     free(active_children);

@@ -125,6 +125,27 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
   done
 }
 
+@test "SIGTERM with 100 children, one of them stopped: it is SIGKILLed, exit 0" {
+  # A stopped child cannot act on SIGTERM; only the SIGKILL after the grace
+  # period ends it, however quickly the 99 others are reaped meanwhile.
+  for prog in $SERVERS; do
+    start_prog $prog -m 200
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 100
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 100$'
+    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 100
+    stopped=$(children "$SERVER_PID" | head -n 1)
+    kill -STOP "$stopped"
+    kill -TERM "$SERVER_PID"                # the server only, not its group
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    run ps -p "$stopped"                    # killed and reaped
+    assert_failure
+    exec {feed}>&-
+  done
+}
+
 @test "client: connection refused is one clear line and exit 1" {
   start_prog server
   port=$SERVER_PORT
