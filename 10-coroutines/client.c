@@ -441,6 +441,11 @@ int main(int argc, char *argv[])
         fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
         usage(stderr, 2);
     }
+    if (server_port[0] == '\0' || strlen(server_port) > 5
+        || strspn(server_port, "0123456789") != strlen(server_port) || atol(server_port) > 65535) {
+        fprintf(stderr, "%s: bad port '%s'\n", prog_name, server_port);
+        usage(stderr, 2);
+    }
 
     ignore_sigpipe();
     resolve(server_host, server_port);

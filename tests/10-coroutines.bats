@@ -63,6 +63,15 @@ task_count() {
   run "$LAB/$L/client" -x
   assert_failure 2
   assert_output --partial "Usage:"
+  for bad in abc 65536 -1 ""; do
+    run "$LAB/$L/client" -p "$bad" </dev/null
+    assert_failure 2
+    assert_line --index 0 "client: bad port '$bad'"
+    assert_output --partial "Usage:"
+  done
+  run "$LAB/$L/client" extra </dev/null
+  assert_failure 2
+  assert_output --partial "unexpected argument"
   run "$LAB/$L/client" -c 0
   assert_failure 2
   assert_output --partial "bad connection count"
