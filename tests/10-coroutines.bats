@@ -33,6 +33,164 @@ task_count() {
   ls "/proc/$1/task" | wc -l
 }
 
+# green_probe MODE - build (once per test) and run a small program that
+# drives green.h directly, with the compiler and sanitizers of this run
+# (make exports CC and SANITIZE); its output is in $output
+green_probe() {
+  local probe="$BATS_TEST_TMPDIR/green-probe"
+  if [ ! -x "$probe" ]; then
+    cat >"$probe.c" <<'PROBE'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include "green.h"
+
+static int pair[2], fresh[2];
+
+/* reader: parks in green_recv on pair[0] and says how it woke */
+static void reader(void *arg)
+{
+    char buf[64];
+    ssize_t n = green_recv(pair[0], buf, sizeof buf, 0);
+    (void)arg;
+    if (n >= 0)
+        printf("reader got %zd bytes: %.*s\n", n, (int)n, buf);
+    else
+        printf("reader woke: %s\n", strerror(errno));
+}
+
+/* new_pair_on_same_number - a fresh watched socketpair whose first end
+ * takes the number just freed, with data waiting on it */
+static void new_pair_on_same_number(int old_fd)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fresh) == -1 || fresh[0] != old_fd
+        || green_attach(fresh[0]) == -1 || write(fresh[1], "stale", 5) != 5)
+        printf("setup failed\n");
+}
+
+/* closer: closes the reader's descriptor while the reader is parked */
+static void closer_parked(void *arg)
+{
+    int fd = pair[0];
+    (void)arg;
+    green_close(fd);
+    new_pair_on_same_number(fd);
+}
+
+/* closer_woken: the reader is woken by data, and before it runs its
+ * descriptor is closed and the number reused */
+static void closer_woken(void *arg)
+{
+    int fd = pair[0];
+    (void)arg;
+    if (write(pair[1], "x", 1) != 1)
+        printf("write failed\n");
+    green_yield();              /* the hub sees the data, wakes the reader */
+    green_close(fd);
+    new_pair_on_same_number(fd);
+}
+
+static void napper(void *arg) { (void)arg; green_sleep(1); }
+static void quick(void *arg) { (void)arg; }
+
+static struct green *target;
+
+static void joiner(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    green_join(target);
+    printf("join detached: %s\n", errno ? strerror(errno) : "no error");
+}
+
+static void finished_joiner(void *arg)
+{
+    struct green *g = green_spawn(quick, NULL);
+    (void)arg;
+    green_yield();
+    green_yield();              /* g has run and ended by now */
+    errno = 0;
+    green_join(g);
+    printf("join finished: %s\n", errno ? strerror(errno) : "no error");
+}
+
+static void holder(void *arg) { (void)arg; green_sleep(5); }
+
+/* deep - use a good part of the stack, so that a reused one is dirty */
+static int deep(int depth)
+{
+    volatile char frame[2048];
+    frame[0] = (char)depth;
+    frame[sizeof frame - 1] = (char)depth;
+    return depth == 0 ? frame[0] : deep(depth - 1) + frame[sizeof frame - 1];
+}
+
+static void dirty(void *arg) { (void)arg; deep(10); green_yield(); deep(10); }
+
+/* guard_of - the permissions of the page at addr, from /proc/self/maps */
+static const char *guard_of(void *addr)
+{
+    static char perms[5];
+    unsigned long lo, hi, a = (unsigned long)addr;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    strcpy(perms, "none");
+    while (maps != NULL && fscanf(maps, "%lx-%lx %4s%*[^\n]", &lo, &hi, perms) == 3)
+        if (lo <= a && a < hi)
+            break;
+        else
+            strcpy(perms, "none");
+    if (maps != NULL)
+        fclose(maps);
+    return perms;
+}
+
+int main(int argc, char *argv[])
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    struct green *r, *c, *x, *y, *z;
+
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (green_init() == -1 || socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == -1
+        || green_attach(pair[0]) == -1)
+        return 1;
+    if (strcmp(mode, "close-parked") == 0 || strcmp(mode, "close-woken") == 0) {
+        r = green_spawn(reader, NULL);
+        c = green_spawn(strcmp(mode, "close-parked") == 0 ? closer_parked : closer_woken, NULL);
+        green_join(c);
+        green_join(r);
+    } else if (strcmp(mode, "join") == 0) {
+        target = green_spawn(napper, NULL);
+        green_detach(target);
+        green_join(green_spawn(joiner, NULL));
+        green_join(green_spawn(finished_joiner, NULL));
+        /* coroutines alive at once must have a stack each */
+        x = green_spawn(holder, NULL);
+        y = green_spawn(holder, NULL);
+        z = green_spawn(holder, NULL);
+        printf("stacks %s\n", x == y || y == z || x == z ? "SHARED" : "distinct");
+    } else if (strcmp(mode, "reuse") == 0) {
+        for (int round = 0; round < 3; round++) {
+            struct green *g[2 * GREEN_STACK_CACHE];
+            for (int i = 0; i < 2 * GREEN_STACK_CACHE; i++)
+                g[i] = green_spawn(dirty, NULL);
+            for (int i = 0; i < 2 * GREEN_STACK_CACHE; i++)
+                green_join(g[i]);
+        }
+        x = green_spawn(dirty, NULL);   /* from the cache */
+        printf("reused guard page %s\n", guard_of(x->map_base));
+        green_join(x);
+    }
+    return 0;
+}
+PROBE
+    # shellcheck disable=SC2086  # the sanitizer flags are split on purpose
+    ${CC:-cc} -std=c11 -g -Wall -Wextra -Wpedantic -Werror \
+      ${SANITIZE:+-fsanitize=$SANITIZE -fno-sanitize-recover=all} \
+      -I "$LAB/$L" -o "$probe" "$probe.c" || return 1
+  fi
+  run --separate-stderr timeout -k 2 10 "$probe" "$@"
+}
+
 # --- the contract ---------------------------------------------------------
 
 @test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
@@ -113,6 +271,20 @@ task_count() {
   kill -INT "$SERVER_PID"
   wait_exit "$SERVER_PID"
   [ "$EXIT_STATUS" -eq 0 ]
+}
+
+@test "SIGTERM with 500 clients connected: exit 0, nothing leaked (under LSan)" {
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/hold.in"
+  start_bg_input hold "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 500 -s "x"
+  exec {feed}>"$fifo"
+  wait_for_line "$BG_OUT" '^holding 500$'
+  wait_until "$LAB_WAIT" lines_at_least 500 "$SERVER_ERR" 'connection from'
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+  run grep -E 'LeakSanitizer|AddressSanitizer|runtime error' "$SERVER_ERR"
+  assert_failure
+  exec {feed}>&-
 }
 
 @test "client: connection refused is one clear line and exit 1" {
@@ -285,6 +457,34 @@ task_count() {
   run timeout -k 2 30 "$LAB/$L/client" -p "$port" -c 5 -n 3
   assert_failure 1
   assert_output --partial "connections 0, messages 0, errors 5"
+}
+
+# --- green.h itself ---------------------------------------------------------
+
+@test "green.h: a coroutine parked on a descriptor that is closed wakes with EBADF" {
+  green_probe close-parked
+  assert_success
+  assert_output "reader woke: Bad file descriptor"
+}
+
+@test "green.h: a woken coroutine whose descriptor was closed before it ran gets EBADF, not the new socket's data" {
+  green_probe close-woken
+  assert_success
+  assert_output "reader woke: Bad file descriptor"
+}
+
+@test "green.h: join refuses a detached coroutine (no double free), joins a finished one" {
+  green_probe join
+  assert_success
+  assert_line "join detached: Invalid argument"
+  assert_line "join finished: no error"
+  assert_line "stacks distinct"
+}
+
+@test "green.h: a stack from the cache is clean (sanitizers) and keeps its guard page" {
+  green_probe reuse
+  assert_success
+  assert_output --partial "reused guard page ---p"
 }
 
 # --- the demos --------------------------------------------------------------
