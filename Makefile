@@ -44,10 +44,11 @@ BUILD_ID := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(LAB_LIBS)
 	@echo '$(BUILD_ID)' | cmp -s - $@ || echo '$(BUILD_ID)' > $@
 
 .SECONDEXPANSION:
-# Link to a temporary name and rename: a program that is running, or being
-# run by a test, is never seen half-written.
+# Shows the plain command, then links to a temporary name and renames: a
+# program that is running, or being run by a test, is never seen half-written.
 $(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) .build-flags
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
+	@echo "$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) $(LAB_LIBS)"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
 
 # A test tool may drive a lesson's header directly (09-poolbreak: pool.h).
 $(TOOLS): $(wildcard [0-9][0-9]-*/*.h)
