@@ -76,8 +76,9 @@
  *     signals you take through signalfd before green_init(), so that every
  *     context carries the same mask.
  *
- * ucontext (getcontext/makecontext/swapcontext) was marked obsolescent in
- * POSIX.1-2001 and removed in POSIX.1-2008, but glibc keeps it and it is
+ * ucontext (getcontext/makecontext/swapcontext) was specified in
+ * POSIX.1-2001, marked obsolescent by its 2004 edition (Technical
+ * Corrigendum 2) and removed in POSIX.1-2008, but glibc keeps it and it is
  * still the clearest way to show a switch: a struct of saved registers, a
  * stack, a function to start. Its cost is one system call per switch, because
  * swapcontext() also saves and restores the signal mask (rt_sigprocmask);
