@@ -19,7 +19,7 @@
  * the default action: the process dies of SIGSEGV (shell status 139), and
  * the neighbour's record was never touched.
  *
- * Usage: ./overflow
+ * Usage: ./overflow        (no options; -h, --help: the usage)
  *
  * See also: green.h (green_spawn: mmap and mprotect), NOTES.md (pitfalls).
  * Seeds: 004 (coroutines "save state" on switching: that state lives on
@@ -150,8 +150,25 @@ static void show_layout(const char *name, const struct green *g)
            g->stack_bottom, (void *)((char *)g->stack_bottom + g->stack_size), (void *)g);
 }
 
-int main(void)
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
 {
+    fprintf(out,
+            "Usage: overflow\n"
+            "  -h, --help  show this help\n"
+            "Spawns a coroutine that recurses until it hits its guard page:\n"
+            "the process dies of SIGSEGV (shell status 139) on purpose.\n");
+    exit(status);
+}
+
+int main(int argc, char *argv[])
+{
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+        usage(stdout, 0);
+    if (argc > 1) {
+        fprintf(stderr, "overflow: unexpected argument '%s'\n", argv[1]);
+        usage(stderr, 2);
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     install_segv_handler();
     if (green_init() == -1) {

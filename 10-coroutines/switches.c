@@ -32,6 +32,7 @@
 #define _GNU_SOURCE             /* ucontext, sched_setaffinity, epoll */
 
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -180,25 +181,43 @@ static void bench_pipes(int use_processes)
     close(pipe_ab[0]); close(pipe_ab[1]); close(pipe_ba[0]); close(pipe_ba[1]);
 }
 
+/* usage - print the command line; exit with status */
+static void usage(FILE *out, int status)
+{
+    fprintf(out,
+            "Usage: %s [-n ROUNDS]\n"
+            "  -n ROUNDS   round trips per kind of switch, 1 to 100000000 (default 200000)\n"
+            "  -h, --help  show this help\n",
+            prog_name);
+    exit(status);
+}
+
 int main(int argc, char *argv[])
 {
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     cpu_set_t one_cpu;
     int opt;
+    char *end;
 
-    while ((opt = getopt(argc, argv, "n:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:h", long_options, NULL)) != -1) {
         switch (opt) {
-        case 'n': rounds = strtoul(optarg, NULL, 10); break;
-        case 'h':
-            printf("Usage: %s [-n ROUNDS]   (default 200000)\n", prog_name);
-            return 0;
-        default:
-            fprintf(stderr, "Usage: %s [-n ROUNDS]\n", prog_name);
-            return 2;
+        case 'n':
+            errno = 0;
+            rounds = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-'
+                || rounds == 0 || rounds > 100000000) {
+                fprintf(stderr, "%s: bad round count '%s'\n", prog_name, optarg);
+                usage(stderr, 2);
+            }
+            break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);          /* getopt printed the reason */
         }
     }
-    if (rounds == 0 || rounds > 100000000) {
-        fprintf(stderr, "%s: bad round count\nUsage: %s [-n ROUNDS]\n", prog_name, prog_name);
-        return 2;
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
     }
     /* One CPU for everything: a thread or process switch must then really
      * switch, instead of the two sides running side by side on two cores. */

@@ -211,8 +211,8 @@ PROBE
 }
 
 @test "--help prints the usage on stdout and exits 0, for every program" {
-  for prog in server client sleepers; do
-    run "$LAB/$L/$prog" --help
+  for prog in server client sleepers switches overflow; do
+    run timeout 10 "$LAB/$L/$prog" --help
     assert_success
     assert_output --partial "Usage:"
   done
@@ -248,6 +248,17 @@ PROBE
   run "$LAB/$L/sleepers" -u 0
   assert_failure 2
   assert_output --partial "bad unit"
+  for bad in "-n 5x" "-n 0" "extra" "--bogus"; do
+    # shellcheck disable=SC2086  # the option and its value, split on purpose
+    run timeout 10 "$LAB/$L/switches" $bad
+    assert_failure 2
+    assert_output --partial "Usage:"
+  done
+  for bad in "-x" "extra"; do
+    run timeout 10 "$LAB/$L/overflow" "$bad"
+    assert_failure 2
+    assert_output --partial "Usage:"
+  done
 }
 
 @test "a port in use exits 1 naming bind and the cause" {
