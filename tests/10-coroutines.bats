@@ -48,6 +48,7 @@ task_count() {
 # (make exports CC and SANITIZE); its output is in $output
 green_probe() {
   local probe="$BATS_TEST_TMPDIR/green-probe"
+  command -v "${CC:-cc}" >/dev/null || skip "no C compiler (${CC:-cc})"
   if [ ! -x "$probe" ]; then
     cat >"$probe.c" <<'PROBE'
 #define _GNU_SOURCE
@@ -457,8 +458,8 @@ PROBE
   # In lesson 01 the second client would wait for the first to leave.
   for round in 1 2; do
     for c in $c3 $c2 $c1; do
-      printf 'client %s round %s\n' "$c" "$round" >&$c
-      read -r -t "$LAB_WAIT" reply <&$c
+      printf 'client %s round %s\n' "$c" "$round" >&"$c"
+      read -r -t "$LAB_WAIT" reply <&"$c"
       [ "$reply" = "CLIENT $c ROUND $round" ]
     done
   done
