@@ -68,9 +68,10 @@
  *     had not run yet when its descriptor was closed also gets EBADF,
  *     instead of retrying on whatever new socket took the same number.
  *   - Each coroutine is joined once or detached once, as with pthreads.
- *     green_join() refuses a detached coroutine, one that already has a
- *     joiner, and the caller itself; a coroutine already joined has been
- *     freed (its record is gone), so joining it again is a bug nothing
+ *     green_join() refuses a detached coroutine that is still running,
+ *     one that already has a joiner, and the caller itself. A coroutine
+ *     already joined, or detached and ended, has been freed (its record
+ *     is gone or given to the next spawn): joining it is a bug nothing
  *     can catch.
  *   - Signals: swapcontext() saves and restores the signal mask. Block the
  *     signals you take through signalfd before green_init(), so that every
