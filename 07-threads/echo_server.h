@@ -185,7 +185,7 @@ static int send_all(int fd, const char *buf, size_t len)
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
         if (n == -1) {
-            if (errno == EINTR && !stop_requested)
+            if (errno == EINTR)
                 continue;
             return -1;
         }

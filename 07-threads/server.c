@@ -129,10 +129,9 @@ static void unlock_or_die(void)
     }
 }
 
-/* wait_a_while - wait on thread_ended (lock held) for at most ms; a
- * signal handler cannot signal a condition variable, so the waits that
- * must notice stop_requested are bounded */
-static void wait_a_while(long ms)
+/* deadline_in - the CLOCK_REALTIME time ms milliseconds from now, the
+ * form pthread_cond_timedwait() wants */
+static struct timespec deadline_in(long ms)
 {
     struct timespec deadline;
 
@@ -140,6 +139,16 @@ static void wait_a_while(long ms)
     deadline.tv_nsec += ms * 1000000L;
     deadline.tv_sec += deadline.tv_nsec / 1000000000L;
     deadline.tv_nsec %= 1000000000L;
+    return deadline;
+}
+
+/* wait_a_while - wait on thread_ended (lock held) for at most ms; a
+ * signal handler cannot signal a condition variable, so the waits that
+ * must notice stop_requested are bounded */
+static void wait_a_while(long ms)
+{
+    struct timespec deadline = deadline_in(ms);
+
     pthread_cond_timedwait(&thread_ended, &lock, &deadline);
 }
 
@@ -262,6 +271,7 @@ static void start_thread(int conn_fd, const char *peer)
  * STOP_GRACE_MS) until all have ended */
 static void end_threads(void)
 {
+    struct timespec deadline = deadline_in(STOP_GRACE_MS);
     long ended;
 
     lock_or_die();
@@ -269,8 +279,11 @@ static void end_threads(void)
     for (long i = 0; i < max_threads; i++)
         if (live_fds[i] != -1)
             shutdown(live_fds[i], SHUT_RDWR);   /* recv() returns 0, send() EPIPE */
-    for (long waited_ms = 0; live_threads > 0 && waited_ms < STOP_GRACE_MS; waited_ms += 50)
-        wait_a_while(50);
+    /* One deadline for the whole wait: every ending thread wakes us, so a
+     * budget counted in wake-ups would run out long before the time. */
+    while (live_threads > 0)
+        if (pthread_cond_timedwait(&thread_ended, &lock, &deadline) == ETIMEDOUT)
+            break;
     if (live_threads > 0)
         note("%ld threads did not end in time", live_threads);
     unlock_or_die();
@@ -351,6 +364,7 @@ int main(int argc, char *argv[])
     }
 
     note("stopping");
+    listen_fd_for_signal = -1;              /* a second signal must not touch it */
     close(listen_fd);
     end_threads();
     return 0;

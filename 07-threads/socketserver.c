@@ -200,10 +200,9 @@ struct thread_args {
     char client_address[ADDR_LEN];
 };
 
-/* wait_a_while - wait on active_changed (active_lock held) for at most ms:
- * a signal handler cannot signal a condition variable, so a wait that must
- * notice stop_requested is bounded */
-static void wait_a_while(long ms)
+/* deadline_in - the CLOCK_REALTIME time ms milliseconds from now, the
+ * form pthread_cond_timedwait() wants */
+static struct timespec deadline_in(long ms)
 {
     struct timespec deadline;
 
@@ -211,6 +210,16 @@ static void wait_a_while(long ms)
     deadline.tv_nsec += ms * 1000000L;
     deadline.tv_sec += deadline.tv_nsec / 1000000000L;
     deadline.tv_nsec %= 1000000000L;
+    return deadline;
+}
+
+/* wait_a_while - wait on active_changed (active_lock held) for at most ms:
+ * a signal handler cannot signal a condition variable, so a wait that must
+ * notice stop_requested is bounded */
+static void wait_a_while(long ms)
+{
+    struct timespec deadline = deadline_in(ms);
+
     pthread_cond_timedwait(&active_changed, &active_lock, &deadline);
 }
 
@@ -294,13 +303,20 @@ static void threading_service_actions(struct server *self)
  * request, wait (at most STOP_GRACE_MS) until all have ended */
 static void threading_server_close(struct server *self)
 {
+    struct timespec deadline = deadline_in(STOP_GRACE_MS);
+
     (void)self;
     pthread_mutex_lock(&active_lock);
     for (long i = 0; i < max_workers; i++)
         if (active_requests[i] != -1)
             shutdown(active_requests[i], SHUT_RDWR);
-    for (long waited_ms = 0; active_count > 0 && waited_ms < STOP_GRACE_MS; waited_ms += 50)
-        wait_a_while(50);
+    /* One deadline for the whole wait: every ending thread wakes us, so a
+     * budget counted in wake-ups would run out long before the time. */
+    while (active_count > 0)
+        if (pthread_cond_timedwait(&active_changed, &active_lock, &deadline) == ETIMEDOUT)
+            break;
+    if (active_count > 0)
+        note("%ld threads did not end in time", active_count);
     pthread_mutex_unlock(&active_lock);
 }
 
@@ -445,7 +461,9 @@ static void parse_args(int argc, char *argv[], const char **host, const char **p
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    struct server server;
+    /* static: the threads reach it through self->server, and one still
+     * running when main returns must not read a dead stack frame */
+    static struct server server;
 
     prog_name = "socketserver";
     parse_args(argc, argv, &host, &port);
@@ -458,6 +476,7 @@ int main(int argc, char *argv[])
     print_ready_line(server.socket);
     serve_forever(&server);
     note("stopping");
+    listen_fd_for_signal = -1;              /* a second signal must not touch it */
     server_close(&server);
     return 0;
 }
