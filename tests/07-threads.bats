@@ -311,6 +311,29 @@ teardown() {
   done
 }
 
+@test "pthread_create fails (EAGAIN under ulimit -v): that client only, then service resumes" {
+  # Room in the address space for a few 8 MiB thread stacks, no more. A
+  # sanitizer reserves terabytes of shadow memory: it cannot run so limited.
+  if grep -aqE '__(tsan|asan)_init' "$LAB/$L/server" || [ -n "$LAB_WRAP" ]; then
+    skip "needs a build without sanitizers or wrapper"
+  fi
+  for prog in $SERVERS; do
+    start_server_cmd bash -c "ulimit -s 8192 && ulimit -v 40000 && exec '$LAB/$L/$prog' -p 0 -m 100"
+    base_fds=$(fds "$SERVER_PID")
+    fifo="$BATS_TEST_TMPDIR/hold-$prog"
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 20
+    exec {feed}>"$fifo"
+    wait_for_line "$BG_OUT" '^holding 20$'
+    wait_for_line "$SERVER_ERR" "pthread_create for .*: Resource temporarily unavailable"
+    kill -0 "$SERVER_PID"                   # the server lives on
+    exec {feed}>&-                          # the held clients leave...
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
+    wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"   # nothing leaked
+    run client $L <<<"service resumes"      # ...and the server serves again
+    assert_output "SERVICE RESUMES"
+  done
+}
+
 # --- the lesson's point: a thread per client ------------------------------
 
 @test "two clients are served at the same time, by two threads of one process" {
