@@ -118,8 +118,9 @@ static int send_all(int fd, const char *buf, size_t len)
 
 /* receive_replies - recv and print until `lines_owed` newlines have come
  * (or, with lines_owed == -1, until the server closes). Returns the number
- * of lines still owed, or -1 on a reset. Partial lines wait in stdout's
- * buffer and are flushed once whole. */
+ * of lines still owed; a reset, or a close while lines are owed, ends the
+ * program with exit 1. Partial lines wait in stdout's buffer and are
+ * flushed once whole. */
 static long receive_replies(int fd, long lines_owed)
 {
     char buf[BUF_SIZE];

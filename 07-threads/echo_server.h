@@ -1,8 +1,8 @@
 /* echo_server.h - the helpers every echo server of this lesson shares
  *
  * The same helpers, with the same names, as lesson 01's server.c: die,
- * warn, note, format_addr, open_listener, print_ready_line, upper_bytes,
- * send_all and check_port. They live in a header here only because this
+ * warn, note, log_line, format_addr, open_listener, print_ready_line,
+ * upper_bytes, send_all and check_port. They live in a header here only because this
  * lesson has two servers (server.c and socketserver.c) that would
  * otherwise repeat them word for word; read them once, then read the two
  * servers for what is new: a thread per client.
@@ -36,10 +36,13 @@ static const char *prog_name = "server";
 /* Set by the SIGINT/SIGTERM handler, read by the loops. */
 static volatile sig_atomic_t stop_requested = 0;
 
-/* say - format one whole line and write it to stderr with one call, so
- * that lines of processes (or threads) writing at the same time never mix
- * ("server: closed" from one child and "server: conn" from another) */
-static void say(const char *fmt, va_list ap, int err)
+/* log_line - one whole line on stderr: "server: message[: reason]"
+ * Built first and written with one write() (lesson 01's uses one fprintf
+ * on unbuffered stderr), so that lines of threads writing at the same time
+ * never mix ("server: closed" from one thread and "server: conn" from
+ * another); and with strerror_r, not strerror, whose buffer may be shared
+ * by every thread. */
+static void log_line(int errnum, const char *fmt, va_list ap)
 {
     char line[512];
     int len = snprintf(line, sizeof line, "%s: ", prog_name);
@@ -47,12 +50,11 @@ static void say(const char *fmt, va_list ap, int err)
     if (len >= 0 && (size_t)len < sizeof line)
         vsnprintf(line + len, sizeof line - (size_t)len, fmt, ap);
     len = (int)strlen(line);
-    if (err != 0) {
+    if (errnum != 0) {
         char reason[128];
 
-        /* strerror_r, not strerror: safe when threads report at once */
-        if (strerror_r(err, reason, sizeof reason) != 0)
-            snprintf(reason, sizeof reason, "error %d", err);
+        if (strerror_r(errnum, reason, sizeof reason) != 0)
+            snprintf(reason, sizeof reason, "error %d", errnum);
         snprintf(line + len, sizeof line - (size_t)len, ": %s", reason);
     }
     len = (int)strlen(line);
@@ -71,7 +73,7 @@ static void die(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, saved_errno);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -83,7 +85,7 @@ static void warn(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, saved_errno);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
 }
 
@@ -93,7 +95,7 @@ static void note(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, 0);
+    log_line(0, fmt, ap);
     va_end(ap);
 }
 

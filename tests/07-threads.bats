@@ -238,6 +238,9 @@ teardown() {
     wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 300
     wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
     wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"
+    # 300 threads logged at once, yet every line is whole: one write() each
+    run grep -cvE "^$prog: (connection from|closed) 127\.0\.0\.1:[0-9]+(,| \(0 bytes\)$)" "$SERVER_ERR"
+    assert_output 0
     run client $L <<<"after 300"
     assert_output "AFTER 300"
   done
