@@ -170,7 +170,7 @@ static void block_sigchld(sigset_t *old)
         die("sigprocmask");
 }
 
-/* restore_mask - put back the signal mask block_sigchld() saved */
+/* restore_mask - put back a signal mask saved before blocking signals */
 static void restore_mask(const sigset_t *old)
 {
     if (sigprocmask(SIG_SETMASK, old, NULL) == -1)
@@ -224,8 +224,9 @@ static void serve_client(int conn_fd, const char *peer)
     note("closed %s (%llu bytes)", peer, total);
 }
 
-/* run_child - the child's whole life: it never returns */
-static void run_child(int listen_fd, int conn_fd, const char *peer)
+/* run_child - the child's whole life: it never returns; mask is the
+ * signal mask to restore once the child has set itself up */
+static void run_child(int listen_fd, int conn_fd, const char *peer, const sigset_t *mask)
 {
     static char name[32];
 
@@ -238,6 +239,7 @@ static void run_child(int listen_fd, int conn_fd, const char *peer)
     listen_fd_for_signal = -1;
     close(listen_fd);
     conn_fd_for_signal = conn_fd;
+    restore_mask(mask);                     /* a stop signal held since fork() arrives now */
 
     serve_client(conn_fd, peer);
     close(conn_fd);
@@ -249,12 +251,20 @@ static void run_child(int listen_fd, int conn_fd, const char *peer)
 /* fork_child - hand conn_fd to a new child process; the parent goes on */
 static void fork_child(int listen_fd, int conn_fd, const char *peer)
 {
-    sigset_t old_mask;
+    sigset_t held, old_mask;
     pid_t pid;
 
     /* SIGCHLD stays blocked from fork() until the pid is in the table:
-     * a child that ends at once must not be reaped before it is added. */
-    block_sigchld(&old_mask);
+     * a child that ends at once must not be reaped before it is added.
+     * The stop signals are held too, until the child has let go of the
+     * listening socket: the handler it inherits would shut that socket
+     * down, and the socket is the parent's as well. */
+    sigemptyset(&held);
+    sigaddset(&held, SIGCHLD);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &held, &old_mask) == -1)
+        die("sigprocmask");
     pid = fork();
     if (pid == -1) {
         /* EAGAIN (a process limit) or ENOMEM: this client is lost, the
@@ -266,10 +276,8 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
         pause_briefly(100);
         return;
     }
-    if (pid == 0) {
-        restore_mask(&old_mask);            /* the mask is inherited too */
-        run_child(listen_fd, conn_fd, peer);
-    }
+    if (pid == 0)
+        run_child(listen_fd, conn_fd, peer, &old_mask);  /* the mask is inherited too */
     remember_child(pid);
     restore_mask(&old_mask);
 

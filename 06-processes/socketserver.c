@@ -29,8 +29,11 @@
  * Like Python's ForkingMixIn it reaps children in service_actions() on
  * every turn of the loop (serve_forever wakes at least every 0.5 s), not
  * in a SIGCHLD handler as server.c does, and it keeps at most max_children
- * (Python: 40) by waiting for one to end. Unlike Python's, server_close()
- * ends the children (SIGTERM) instead of waiting for their clients to go.
+ * (Python: 40) by waiting for one to end. Unlike Python's, its SIGCHLD
+ * handler (which does nothing) makes a child's end wake the loop at once,
+ * the wait at the limit is a sigsuspend() that a stop signal cannot slip
+ * past, and server_close() ends the children (SIGTERM) instead of waiting
+ * for their clients to go.
  *
  * Usage: ./socketserver [-H ADDR] [-p PORT] [-m MAX]
  *        (defaults: 127.0.0.1, 9006, 40 children at most)
@@ -213,19 +216,43 @@ static void forget_child(pid_t pid)
         }
 }
 
+/* on_sigchld - does nothing but interrupt: it lets a child's end wake the
+ * sigsuspend() in collect_children() and the poll() in serve_forever()
+ * (left at its default, SIGCHLD would be discarded and wake nobody). The
+ * reaping itself stays in collect_children(), as in Python. */
+static void on_sigchld(int signo)
+{
+    (void)signo;
+}
+
 /* collect_children - ForkingMixIn.collect_children: reap the children that
- * have ended; while at the limit, sleep in waitpid() until one ends */
+ * have ended; while at the limit, sleep until one ends
+ *
+ * Python sleeps in os.waitpid(-1, 0) here. In C that would be a race: a
+ * SIGTERM landing after the test of stop_requested but before waitpid()
+ * would leave the server asleep until some client chose to leave. So the
+ * signals that can end the wait are blocked while we test, and
+ * sigsuspend() unblocks them and sleeps in one step. */
 static void collect_children(struct server *self, int blocking)
 {
+    sigset_t wake_signals, old_mask;
     pid_t pid;
 
+    sigemptyset(&wake_signals);
+    sigaddset(&wake_signals, SIGCHLD);
+    sigaddset(&wake_signals, SIGINT);
+    sigaddset(&wake_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &wake_signals, &old_mask);
     while (active_count >= self->max_workers && !stop_requested) {
-        pid = waitpid(-1, NULL, 0);         /* EINTR on SIGTERM: the loop sees the flag */
+        pid = waitpid(-1, NULL, WNOHANG);
         if (pid > 0)
             forget_child(pid);
-        else if (errno == ECHILD)
-            break;
+        else if (pid == -1)
+            break;                          /* ECHILD: none left */
+        else
+            sigsuspend(&old_mask);          /* wakes on SIGCHLD, SIGINT, SIGTERM */
     }
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     while ((pid = waitpid(-1, NULL, blocking ? 0 : WNOHANG)) > 0)
         forget_child(pid);
 }
@@ -387,7 +414,8 @@ static void on_stop_signal(int signo)
     errno = saved_errno;
 }
 
-/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
+/* install_signals - stop on SIGINT/SIGTERM; wake on SIGCHLD; never die of
+ * SIGPIPE */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -398,12 +426,19 @@ static void install_signals(void)
     sa.sa_flags = 0;        /* no SA_RESTART: let blocked calls see EINTR */
     if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
         die("sigaction");
+    /* SA_NOCLDSTOP: a child stopped (not ended) frees no slot. */
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) == -1)
+        die("sigaction");
     sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
     if (sigaction(SIGPIPE, &sa, NULL) == -1)
         die("sigaction");
 
     /* The signal mask survives exec(): unblock what we rely on, in case
      * whoever started us had blocked it. */
+    sigaddset(&sa.sa_mask, SIGCHLD);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
     if (sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL) == -1)

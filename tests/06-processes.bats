@@ -298,6 +298,26 @@ teardown() {
   done
 }
 
+@test "-m 1: at the limit, SIGTERM to the server alone still ends it and its child" {
+  for prog in $SERVERS; do
+    start_prog $prog -m 1
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    read -r -t "$LAB_WAIT" reply <&$c1
+    [ "$reply" = "ONE" ]
+    child=$(children "$SERVER_PID")
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"   # waits in the backlog
+    printf 'two\n' >&$c2
+    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 4
+    kill -TERM "$SERVER_PID"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    run ps -p "$child"
+    assert_failure
+    exec {c1}>&- {c2}>&-
+  done
+}
+
 @test "EMFILE: out of descriptors, accept fails, then service resumes" {
   command -v prlimit >/dev/null || skip "prlimit (util-linux) is not installed"
   for prog in $SERVERS; do
