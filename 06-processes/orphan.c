@@ -13,7 +13,10 @@
  * it. With --subreaper, main first marks itself as a subreaper, so it is
  * main that adopts its grandchild (and reaps it: waitpid() in main returns
  * the grandchild's pid); without it, the orphan goes to whichever
- * subreaper or init is above main.
+ * subreaper or init is above main, and main, which cannot wait for a
+ * process that is not its child, waits instead for the end of file on a
+ * pipe the grandchild holds open until it exits, so that its last line
+ * comes before main's.
  *
  * Usage: ./orphan [--subreaper]
  *
@@ -58,7 +61,7 @@ static const char *name_of(pid_t pid, char *buf, size_t size)
 }
 
 /* run_child - the grandchild: wait until its parent is gone, say who
- * adopted it */
+ * adopted it (it keeps the write end of main's pipe open until it exits) */
 static void run_child(pid_t original_parent)
 {
     struct timespec tick = {0, 10 * 1000000L};
@@ -95,7 +98,9 @@ static void run_parent(void)
 int main(int argc, char *argv[])
 {
     int subreaper = argc == 2 && strcmp(argv[1], "--subreaper") == 0;
+    int done[2];
     pid_t parent, reaped;
+    char byte;
 
     if (argc > 2 || (argc == 2 && !subreaper)) {
         fprintf(stderr, "Usage: orphan [--subreaper]\n");
@@ -108,15 +113,25 @@ int main(int argc, char *argv[])
                      : "not a subreaper: an orphan goes to init or a subreaper above me");
     fflush(stdout);
 
+    if (pipe(done) == -1)
+        die("pipe");
     parent = fork();
     if (parent == -1)
         die("fork");
-    if (parent == 0)
-        run_parent();
+    if (parent == 0) {
+        close(done[0]);
+        run_parent();                       /* done[1] goes down to the grandchild */
+    }
+    close(done[1]);
     if (waitpid(parent, NULL, 0) == -1)
         die("waitpid");
     printf("main   (pid %ld): reaped the parent %ld\n", (long)getpid(), (long)parent);
     fflush(stdout);
+    /* read() returns 0 once the grandchild, the last holder of the write
+     * end, has exited: whoever adopted it, its lines are all printed. */
+    while (read(done[0], &byte, 1) == -1 && errno == EINTR)
+        continue;
+    close(done[0]);
     if (subreaper) {
         /* The grandchild is ours now: waitpid(-1) waits for it. */
         while ((reaped = waitpid(-1, NULL, 0)) == -1 && errno == EINTR)
