@@ -1,8 +1,10 @@
 /* echo_server.h - the helpers every echo server of this lesson shares
  *
- * The same helpers, with the same names, as lesson 01's server.c: die,
- * warn, note, format_addr, open_listener, print_ready_line, upper_bytes,
- * send_all and check_port. They live in a header here only because this
+ * The same helpers, with the same names, as lesson 01's server.c:
+ * log_line, die, warn, note, format_addr, open_listener,
+ * print_ready_line, upper_bytes, send_all and pause_briefly (here it
+ * takes the pause in milliseconds), and check_port, accept_trouble and
+ * now_ms besides. They live in a header here only because this
  * lesson has two servers (server.c and socketserver.c) that would
  * otherwise repeat them word for word; read them once, then read the two
  * servers for what is new: fork() per client.
@@ -36,10 +38,12 @@ static const char *prog_name = "server";
 /* Set by the SIGINT/SIGTERM handler, read by the loops. */
 static volatile sig_atomic_t stop_requested = 0;
 
-/* say - format one whole line and write it to stderr with one call, so
- * that lines of processes (or threads) writing at the same time never mix
- * ("server: closed" from one child and "server: conn" from another) */
-static void say(const char *fmt, va_list ap, int err)
+/* log_line - one whole line on stderr: "prog: message[: reason]"
+ * Lesson 01's helper, made stricter: the line is built in a buffer and
+ * written with one write() call, so that lines of processes (or threads)
+ * writing at the same time never mix ("server: closed" from one child and
+ * "server: conn" from another). */
+static void log_line(int err, const char *fmt, va_list ap)
 {
     char line[512];
     int len = snprintf(line, sizeof line, "%s: ", prog_name);
@@ -71,7 +75,7 @@ static void die(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, saved_errno);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -83,7 +87,7 @@ static void warn(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, saved_errno);
+    log_line(saved_errno, fmt, ap);
     va_end(ap);
 }
 
@@ -93,7 +97,7 @@ static void note(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(fmt, ap, 0);
+    log_line(0, fmt, ap);
     va_end(ap);
 }
 
