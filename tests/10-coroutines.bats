@@ -355,6 +355,24 @@ PROBE
   assert_output "ok 1048576"
 }
 
+@test "a client that half-closes before reading a byte still gets all 256 KiB back" {
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/gate"
+  start_bg_input lateread "$fifo" "$TOOLS/03-lateread" -p "$SERVER_PORT" -n 262144
+  exec {gate}>"$fifo"
+  reader=$BG_PID reader_out=$BG_OUT
+  # Sent and half-closed with every reply still owed (the reader's
+  # receive buffer is tiny): the client's coroutine is parked in send(),
+  # or the kernel's buffers took it all and the server closed already...
+  wait_for_line "$reader_out" '^sent 262144$' "$LAB_WAIT" "$reader"
+  # ...and reading only now, the client still gets every byte.
+  exec {gate}>&-
+  wait_exit "$reader"
+  [ "$EXIT_STATUS" -eq 0 ]
+  assert_equal "$(cat "$reader_out")" $'sent 262144\nok 262144'
+  wait_for_line "$SERVER_ERR" 'closed .*\(262144 bytes\)$'
+}
+
 @test "odd-sized writes of 3 bytes are never merged wrongly or lost" {
   start_server $L
   run peer echo -n 30000 -c 3
