@@ -378,12 +378,14 @@ static void echo_handle(struct request *self)
         if (n == -1) {
             if (errno == EINTR)
                 continue;
-            warn("recv from %s", self->client_address);
+            if (!stop_requested)            /* not our own shutdown() on SIGTERM */
+                warn("recv from %s", self->client_address);
             return;
         }
         upper_bytes(buf, (size_t)n);
         if (send_all(self->request, buf, (size_t)n) == -1) {
-            warn("send to %s", self->client_address);
+            if (!stop_requested)
+                warn("send to %s", self->client_address);
             return;
         }
         self->bytes_echoed += (unsigned long long)n;
