@@ -280,6 +280,8 @@ teardown() {
     exec {feed}>"$fifo"
     wait_for_line "$BG_OUT" '^holding 2$'
     wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 2
+    # (socketserver logs "connection from" in the thread: wait for both)
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'connection from' 2
 
     fifo3="$BATS_TEST_TMPDIR/third-$prog"
     start_bg_input third-$prog "$fifo3" "$LAB/$L/client" -p "$SERVER_PORT"
@@ -330,6 +332,9 @@ teardown() {
     wait_for_line "$SERVER_ERR" "pthread_create for .*: Resource temporarily unavailable"
     kill -0 "$SERVER_PID"                   # the server lives on
     exec {feed}>&-                          # the held clients leave...
+    # ...and all 20 have been dealt with (served, or lost to EAGAIN), so
+    # that none is left in the backlog to race the next client for a stack
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed|pthread_create for|recv from|send to' 20
     wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
     wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"   # nothing leaked
     run client $L <<<"service resumes"      # ...and the server serves again
@@ -370,7 +375,9 @@ teardown() {
 # --- the demos ------------------------------------------------------------
 
 @test "basics: both ways to start, join, shared money 666, names, active count" {
-  run timeout -k 2 30 "$LAB/$L/basics" -u 100
+  # -u 300: Thread-1 (one unit) must be over when Thread-2 (two) is
+  # joined; a margin of 300 ms holds on a loaded machine
+  run timeout -k 2 30 "$LAB/$L/basics" -u 300
   assert_success
   assert_line "egon is running"
   assert_line "egon is over"
@@ -387,7 +394,8 @@ teardown() {
 }
 
 @test "daemon: join vs return vs pthread_exit decide which threads finish" {
-  run timeout -k 2 30 "$LAB/$L/daemon" -u 50
+  # -u 300: t1 (one unit) must end before t2 (three units) is joined
+  run timeout -k 2 30 "$LAB/$L/daemon" -u 300
   assert_success
   assert_line "end123"
   assert_line "end456"
