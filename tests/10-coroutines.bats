@@ -38,6 +38,11 @@ switched_since() {
   [ "$(voluntary_switches "$1")" -ge $(( $2 + $3 )) ]
 }
 
+# sleeping_in_epoll PID - true when the process sleeps (S) in epoll_wait
+sleeping_in_epoll() {
+  [[ "$(ps -o stat= -p "$1")" == S* ]] && grep -q epoll "/proc/$1/wchan"
+}
+
 # task_count PID - how many threads the process has
 task_count() {
   ls "/proc/$1/task" | wc -l
@@ -420,6 +425,23 @@ PROBE
   # one buffer of unsent reply per client: the server does not grow with
   # the megabytes the flood has sent
   [ "$(( $(server_rss_kib) - rss_before ))" -lt 8192 ]
+}
+
+@test "a client reset while its coroutine is parked in send: it ends, and the server sleeps (no spin)" {
+  start_server $L
+  start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
+  flood=$BG_PID
+  wait_until "$LAB_WAIT" unsent_at_least 1000000
+  # The flood dies with megabytes unread: its kernel resets the
+  # connection, and epoll reports EPOLLERR|EPOLLHUP (edge-triggered: once)
+  # to the coroutine parked in send().
+  kill -KILL "$flood"
+  wait_for_line "$SERVER_ERR" 'send to .*(reset by peer|Broken pipe)'
+  # Nothing left to do: the one thread goes back to sleep in epoll_wait.
+  # A server spinning on the error would stay runnable (R) for ever.
+  wait_until "$LAB_WAIT" sleeping_in_epoll "$SERVER_PID"
+  run client_out <<<"still served"
+  assert_output "STILL SERVED"
 }
 
 @test "1000 connections held open at once, then a client is still served" {
