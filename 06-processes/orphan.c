@@ -16,7 +16,7 @@
  * subreaper or init is above main, and main, which cannot wait for a
  * process that is not its child, waits instead for the end of file on a
  * pipe the grandchild holds open until it exits, so that its last line
- * comes before main's.
+ * is printed before main ends (and the shell prompt comes back).
  *
  * Usage: ./orphan [--subreaper]
  *
