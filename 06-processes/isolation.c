@@ -48,12 +48,12 @@ static void task(void)
 
 int main(int argc, char *argv[])
 {
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
     pid_t pid;
 
-    (void)argv;
     if (argc > 1) {
-        fprintf(stderr, "Usage: isolation\n");
-        return 2;
+        fprintf(help ? stdout : stderr, "Usage: isolation\n");
+        return help ? 0 : 2;
     }
     printf("parent (pid %ld): money = %d   (&money = %p) before fork\n",
            (long)getpid(), money, (void *)&money);

@@ -111,12 +111,12 @@ static pid_t start_child(int exit_with)
 int main(int argc, char *argv[])
 {
     int status = 0, alive;
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
     pid_t pid;
 
-    (void)argv;
     if (argc > 1) {
-        fprintf(stderr, "Usage: lifecycle\n");
-        return 2;
+        fprintf(help ? stdout : stderr, "Usage: lifecycle\n");
+        return help ? 0 : 2;
     }
     printf("parent: my pid is %ld, my parent's is %ld (the shell)\n",
            (long)getpid(), (long)getppid());

@@ -100,11 +100,12 @@ int main(int argc, char *argv[])
     int subreaper = argc == 2 && strcmp(argv[1], "--subreaper") == 0;
     int done[2];
     pid_t parent, reaped;
+    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
     char byte;
 
     if (argc > 2 || (argc == 2 && !subreaper)) {
-        fprintf(stderr, "Usage: orphan [--subreaper]\n");
-        return 2;
+        fprintf(help ? stdout : stderr, "Usage: orphan [--subreaper]\n");
+        return help ? 0 : 2;
     }
     if (subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) == -1)
         die("prctl PR_SET_CHILD_SUBREAPER");

@@ -22,6 +22,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,10 @@ int main(int argc, char *argv[])
     int opt, count = 3, secs = 10;
     struct timespec tick = {0, 10 * 1000000L};
 
-    while ((opt = getopt(argc, argv, "n:s:h")) != -1) {
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+
+    while ((opt = getopt_long(argc, argv, "n:s:h", long_options, NULL)) != -1) {
         if (opt == 'n' && (count = atoi(optarg)) >= 1 && count <= MAX_CHILDREN)
             continue;
         if (opt == 's' && (secs = atoi(optarg)) >= 0)

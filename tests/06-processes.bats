@@ -422,6 +422,16 @@ teardown() {
 
 # --- the demos ------------------------------------------------------------
 
+@test "demos: --help prints the usage and exits 0, a bad option exits 2" {
+  for prog in join isolation lifecycle zombie orphan daemon; do
+    run "$LAB/$L/$prog" --help
+    assert_success
+    assert_output --partial "Usage: $prog"
+    run "$LAB/$L/$prog" --bogus
+    assert_failure 2
+  done
+}
+
 @test "join: three children sleep side by side and are all joined" {
   run timeout -k 2 20 "$LAB/$L/join" -u 50
   assert_success
