@@ -303,6 +303,7 @@ teardown() {
 @test "EMFILE under ulimit -n 64: accept fails, then service resumes" {
   for prog in $SERVERS; do
     start_server_cmd bash -c "ulimit -n 64 && exec '$LAB/$L/$prog' -p 0 -m 200"
+    base_fds=$(fds "$SERVER_PID")
     fifo="$BATS_TEST_TMPDIR/hold-$prog"
     start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 100
     exec {feed}>"$fifo"
@@ -313,6 +314,8 @@ teardown() {
     wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed' 100
     run client $L <<<"service resumes"      # ...and the server serves again
     assert_output "SERVICE RESUMES"
+    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
+    wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"   # nothing leaked
   done
 }
 
