@@ -46,8 +46,10 @@ sockets() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'socket:'; }
 # teardown - stop what the test started; remove the copies made for
 # another user
 teardown() {
-  lab_teardown
+  local status=0
+  lab_teardown || status=$?
   if [ -n "${SPARE_BIN:-}" ]; then rm -rf "$SPARE_BIN"; fi
+  return "$status"
 }
 
 # --- the contract ---------------------------------------------------------
