@@ -3,15 +3,10 @@
 # server in socketserver's shape (socketserver.c), the client, and the demos.
 
 load helpers
+load two-servers
 
 L=07-threads
 SERVERS="server socketserver"
-
-# start_prog PROG [ARGS...] - start $L/PROG on port 0 and wait for it
-start_prog() {
-  local prog=$1; shift
-  start_server_cmd "$LAB/$L/$prog" -p 0 "$@"
-}
 
 # threads PID - how many threads PID runs besides its main thread. A
 # ThreadSanitizer build has one more, started by its runtime at the first
@@ -58,21 +53,9 @@ teardown() {
 
 # --- the contract ---------------------------------------------------------
 
-@test "ready line is exactly 'listening on 127.0.0.1:PORT' (both servers)" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    run head -n 1 "$SERVER_OUT"
-    assert_output --regexp '^listening on 127\.0\.0\.1:[0-9]+$'
-  done
-}
+@test "ready line is exactly 'listening on 127.0.0.1:PORT' (both servers)" { check_ready_line; }
 
-@test "--help prints the usage on stdout and exits 0" {
-  for prog in $SERVERS client; do
-    run "$LAB/$L/$prog" --help
-    assert_success
-    assert_output --partial "Usage:"
-  done
-}
+@test "--help prints the usage on stdout and exits 0" { check_help; }
 
 @test "a bad option or argument exits 2 with a reason and the usage" {
   for prog in $SERVERS; do
@@ -91,15 +74,7 @@ teardown() {
   assert_output --partial "Usage:"
 }
 
-@test "a port in use exits 1 naming bind and the cause" {
-  start_prog server
-  run "$LAB/$L/server" -p "$SERVER_PORT"
-  assert_failure 1
-  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
-  run "$LAB/$L/socketserver" -p "$SERVER_PORT"
-  assert_failure 1
-  assert_output "socketserver: bind 127.0.0.1:$SERVER_PORT: Address already in use"
-}
+@test "a port in use exits 1 naming bind and the cause" { check_port_in_use; }
 
 @test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" {
   for prog in $SERVERS; do
@@ -160,60 +135,19 @@ teardown() {
   done
 }
 
-@test "client: connection refused is one clear line and exit 1" {
-  start_prog server
-  port=$SERVER_PORT
-  stop_server
-  run timeout 10 "$LAB/$L/client" -p "$port" <<<"hello"
-  assert_failure 1
-  assert_output --partial "Connection refused"
-}
+@test "client: connection refused is one clear line and exit 1" { check_client_refused; }
 
 # --- echo-upper, byte for byte --------------------------------------------
 
-@test "lab client: lines upper-cased, empty lines skipped, Chinese unchanged" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    run client $L <<<$'hello\n\nworld 42\n你好, world: 网络编程 ü'
-    assert_success
-    assert_output $'HELLO\nWORLD 42\n你好, WORLD: 网络编程 ü'
-  done
-}
+@test "lab client: lines upper-cased, empty lines skipped, Chinese unchanged" { check_lab_client_lines; }
 
-@test "socat (an independent client) gets the same bytes back" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    run socat_send $'abc\ndef\n'
-    assert_success
-    assert_output $'ABC\nDEF'
-  done
-}
+@test "socat (an independent client) gets the same bytes back" { check_socat; }
 
-@test "1 MiB of binary data comes back whole and in order, then half-close" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    run peer echo -n 1048576 -c 1000
-    assert_success
-    assert_output "ok 1048576"
-    run peer echo -n 30000 -c 3
-    assert_output "ok 30000"
-  done
-}
+@test "1 MiB of binary data comes back whole and in order, then half-close" { check_binary_1mib; }
 
 # --- survival ---------------------------------------------------------------
 
-@test "a client that resets, and one that sends garbage and leaves, cost nothing" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    run peer reset -s "half a message"
-    assert_success
-    run peer garbage -n 200000
-    assert_success
-    run client $L <<<"still here"
-    assert_output "STILL HERE"
-    kill -0 "$SERVER_PID"
-  done
-}
+@test "a client that resets, and one that sends garbage and leaves, cost nothing" { check_reset_and_garbage; }
 
 @test "a client that never reads stalls only its own thread" {
   for prog in $SERVERS; do
