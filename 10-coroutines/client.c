@@ -128,7 +128,7 @@ static void resolve(const char *host, const char *port)
     }
 }
 
-/* connect_to - a connected, non-blocking, watched socket to the server,
+/* connect_to - a connected, non-blocking socket to the server,
  * or -1 with errno set; green_connect parks during the handshake */
 static int connect_to(void)
 {
@@ -268,8 +268,6 @@ static void talk(void *arg)
     if (fd == -1)
         die("connect %s:%s", server_host, server_port);
     interactive = isatty(STDIN_FILENO);
-    if (green_watch(STDIN_FILENO) == -1)
-        die("epoll_ctl stdin");
     for (;;) {
         if (interactive) {
             fputs(">>> ", stdout);

@@ -4,8 +4,9 @@
  * A coroutine is a function with a stack of its own. It runs until it
  * decides to stop: when it calls green_yield(), green_sleep(), green_join()
  * or one of the socket calls below at a moment when the call would block.
- * Then its registers are saved (swapcontext) and the scheduler, the "hub",
- * picks another one. Nothing is ever pre-empted: between two such calls a
+ * Then its registers are saved and the next ready coroutine's are loaded
+ * (swapcontext), or, when none is ready, those of the scheduler's own
+ * loop, the "hub", which waits for the kernel. Nothing is ever pre-empted: between two such calls a
  * coroutine has the CPU to itself, which is why no lock is needed and why a
  * coroutine that calls a truly blocking function (sleep(), a blocking
  * recv(), getaddrinfo() on a slow DNS server) stalls every coroutine.
@@ -13,7 +14,7 @@
  * The socket calls look blocking but are not (gevent's monkey patching,
  * done by hand, and state-threads' "EAGAIN parks the thread"): every
  * socket is non-blocking; green_recv() tries recv(), and on EAGAIN it
- * parks the coroutine on that descriptor and switches to the hub; the hub
+ * parks the coroutine on that descriptor and lets the others run; the hub
  * waits in epoll_wait() for all parked descriptors at once and makes the
  * coroutine runnable again when the kernel reports its descriptor ready;
  * green_recv() then tries again. To the caller it looks like one blocking
@@ -24,7 +25,7 @@
  *   green_join(g) / green_detach(g)  wait for it and free it / free it when done
  *   green_shutdown()                 from main, at the end: free everything
  *   green_yield()  green_sleep(ms)
- *   green_watch(fd)  green_attach(fd)  green_close(fd)
+ *   green_attach(fd)  green_close(fd)
  *   green_accept() green_connect() green_recv() green_send() green_read()
  *   green_wait_readable(fd)
  *
@@ -32,8 +33,19 @@
  *   - One OS thread. Exactly one coroutine runs at a time, or the hub.
  *     sched.current names the running coroutine, NULL while the hub runs.
  *   - The hub runs on the caller's own stack (main's), inside green_join().
- *     Every switch goes through it: coroutine -> hub -> coroutine. That is
- *     two swapcontext() calls per hand-over, and it keeps the code simple.
+ *     A coroutine that stops hands the CPU straight to the next one in the
+ *     run queue: one switch (one swapcontext) per hand-over. Only when the
+ *     queue is empty, or the current round is over, does it switch to the
+ *     hub, which calls epoll_wait(), puts every coroutine the kernel or the
+ *     clock wakes in the run queue, and switches to the first of them.
+ *   - Rounds: the coroutines that are ready when the hub hands over form
+ *     a round (sched.round_left counts what is left of it). Those made
+ *     ready meanwhile, a yielding one included, wait for the next round,
+ *     after the hub has polled: coroutines that keep yielding to each
+ *     other cannot keep the hub, and so every descriptor, waiting.
+ *   - A coroutine that ends switches to the hub, never to another
+ *     coroutine: its stack cannot be freed while it still runs on it, so
+ *     the hub frees it (detached) or wakes its joiner.
  *   - Where each stack lives: every coroutine has one private mapping from
  *     mmap(), laid out from low to high addresses as
  *         [guard page, PROT_NONE][stack, grows down ...][struct green]
@@ -53,19 +65,33 @@
  *     in a small cache and given to the next coroutine spawned: either way
  *     a pointer into it is dangling.
  *   - A coroutine is in at most one of: the run queue (READY), the sleep
- *     list (SLEEPING), one fd's reader or writer slot (WAITING_IO), another
- *     coroutine's joiner slot (JOINING). RUNNING and DONE are in none.
- *   - Every descriptor given to green_watch() is registered once with
- *     epoll, edge-triggered, for both directions. Edge-triggered is safe
- *     because a coroutine parks only right after its call returned EAGAIN:
- *     any readiness after that produces a new edge. A wake-up may be
- *     spurious (the edge came from data already read): the woken call just
- *     tries again and parks again.
- *   - At most one coroutine reads and one writes a descriptor at a time.
- *     Closing goes through green_close(), which wakes a coroutine still
- *     parked on the descriptor; its call fails with EBADF. Each slot has a
- *     generation, bumped on every close: a coroutine that was woken but
- *     had not run yet when its descriptor was closed also gets EBADF,
+ *     list (SLEEPING), epoll's interest list as the owner of the
+ *     descriptor it waits on (WAITING_IO), another coroutine's joiner slot
+ *     (JOINING). RUNNING and DONE are in none.
+ *   - No table of descriptors. The first time a coroutine parks on a
+ *     descriptor, it registers it with epoll (edge-triggered, both
+ *     directions) with its own address as the event's data.ptr: an event
+ *     names the coroutine to wake. Its record keeps that descriptor
+ *     (armed_fd) so that the next park on it costs no system call. A
+ *     coroutine has at most one descriptor registered: parking on another
+ *     one first removes the old one (EPOLL_CTL_DEL), and so does ending,
+ *     so the kernel never holds the address of a freed coroutine.
+ *   - Edge-triggered is safe because a coroutine parks only right after
+ *     its call returned EAGAIN: any readiness after that produces a new
+ *     edge (and EPOLL_CTL_ADD reports readiness present at that moment).
+ *     An event for a coroutine that is not parked, or that waits for the
+ *     other direction, is dropped: it will try its call before it parks
+ *     again. A wake-up may still be spurious (the edge came from data
+ *     already read): the woken call just tries again and parks again.
+ *   - Every event of one epoll_wait() is handled (its coroutine put in
+ *     the run queue) before any coroutine runs, so no event can name a
+ *     coroutine that has ended, or a descriptor closed, since the kernel
+ *     reported it.
+ *   - One coroutine waits on a descriptor at a time: a second one gets
+ *     EBUSY. Passing a descriptor on is fine: the next coroutine to park
+ *     on it takes the registration over (EPOLL_CTL_MOD). Closing goes
+ *     through green_close(), which wakes a coroutine still parked on the
+ *     descriptor, or woken but not yet run: its call fails with EBADF,
  *     instead of retrying on whatever new socket took the same number.
  *   - Each coroutine is joined once or detached once, as with pthreads.
  *     green_join() refuses a detached coroutine that is still running,
@@ -83,12 +109,14 @@
  * still the clearest way to show a switch: a struct of saved registers, a
  * stack, a function to start. Its cost is one system call per switch, because
  * swapcontext() also saves and restores the signal mask (rt_sigprocmask);
- * hand-written switches (boost.context, Go) skip that.
+ * hand-written switches (boost.context, Go) skip that, and so does the
+ * optional one below.
  *
  * AddressSanitizer: ASan must be told when the stack changes under it, or
- * it mistakes the coroutine stacks for overflows. Every switch is wrapped
- * in __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber when
- * ASan is on, and nothing when it is off. Its leak checker scans thread
+ * it mistakes the coroutine stacks for overflows. Every switch (all go
+ * through green_switch()) is wrapped in __sanitizer_start_switch_fiber /
+ * __sanitizer_finish_switch_fiber when ASan is on, and nothing when it is
+ * off. Its leak checker scans thread
  * stacks and globals, not our mmap()ed stacks, so each mapping is also
  * registered as a "root region": memory a suspended coroutine still points
  * to at exit is then not reported as leaked.
@@ -243,7 +271,7 @@ enum green_state {
     GREEN_READY,        /* in the run queue */
     GREEN_RUNNING,      /* on the CPU: sched.current */
     GREEN_SLEEPING,     /* in the sleep list until wake_at_ms */
-    GREEN_WAITING_IO,   /* in one fd's reader or writer slot */
+    GREEN_WAITING_IO,   /* parked on wait_fd until epoll reports it */
     GREEN_JOINING,      /* in another coroutine's joiner slot */
     GREEN_DONE          /* its function returned; mapping kept for join */
 };
@@ -259,6 +287,9 @@ struct green {
     int joined;                 /* green_join() was called on it */
     unsigned calls_in_a_row;    /* socket calls since it last parked */
     long long wake_at_ms;       /* GREEN_SLEEPING: when to wake */
+    int armed_fd;               /* registered with epoll, data.ptr = us; -1 */
+    int wait_fd;                /* parked on it, or woken for it; -1 if none */
+    uint32_t wait_events;       /* which events of armed_fd wake us */
     struct green *next;         /* link in the run queue or sleep list */
     struct green *joiner;       /* who is parked in green_join() on us */
     struct green *all_prev, *all_next;  /* every coroutine not yet freed */
@@ -269,23 +300,15 @@ struct green {
     void *asan_fake_stack;      /* ASan's bookkeeping while suspended */
 };
 
-/* who waits on one descriptor; the table is indexed by fd */
-struct green_fd {
-    struct green *reader;       /* parked until the fd is readable */
-    struct green *writer;       /* parked until the fd is writable */
-    unsigned generation;        /* bumped by each green_close() */
-    unsigned char watched;      /* registered with epoll (or a file) */
-    unsigned char always_ready; /* a regular file: epoll refuses it */
-};
-
 static struct {
     green_context hub_context;  /* main's registers while a coroutine runs */
     struct green *current;      /* the running coroutine; NULL in the hub */
     struct green *ready_head, *ready_tail;
+    unsigned ready_count;       /* coroutines in the run queue */
+    unsigned round_left;        /* of them, still to run in this round */
+    struct green *ended;        /* just ended: for the hub to finish off */
     struct green *sleepers;     /* sorted by wake_at_ms, earliest first */
     struct green *all;          /* every coroutine not yet freed */
-    struct green_fd *fds;
-    size_t fd_slots;
     unsigned io_waiters;        /* coroutines parked on descriptors */
     unsigned live;              /* spawned and not yet DONE */
     unsigned next_id;
@@ -293,6 +316,7 @@ static struct {
     size_t page_size;
     char *stack_cache[GREEN_STACK_CACHE];   /* mappings ready for reuse */
     unsigned cached;
+    struct green *previous;     /* for ASan: who switched to the running one */
     const void *hub_stack_bottom;   /* for ASan: main's stack */
     size_t hub_stack_size;
     void *hub_fake_stack;
@@ -323,50 +347,67 @@ static inline struct green *green_self(void)
 
 /* --- switching ----------------------------------------------------------- */
 
-/* switch_to_hub - save the running coroutine, resume the hub. `ending`
- * says this stack will never be resumed (ASan may then drop its state). */
-static inline void switch_to_hub(struct green *self, int ending)
+/* green_switch - save the running context (sched.current, or the hub
+ * when that is NULL) and resume `to` (a coroutine, or NULL for the hub).
+ * Every switch of the scheduler is this one call: one context_switch().
+ * `ending` says the running stack will never be resumed (ASan may then
+ * drop what it keeps for it). Returns when someone switches back. */
+static inline void green_switch(struct green *to, int ending)
 {
+    struct green *from = sched.current;
+    green_context *save = from != NULL ? &from->context : &sched.hub_context;
+    green_context *load = to != NULL ? &to->context : &sched.hub_context;
 #ifdef GREEN_ASAN
-    __sanitizer_start_switch_fiber(ending ? NULL : &self->asan_fake_stack,
-                                   sched.hub_stack_bottom, sched.hub_stack_size);
+    void **fake_stack = from != NULL ? &from->asan_fake_stack : &sched.hub_fake_stack;
+    const void *old_bottom;
+    size_t old_size;
+
+    __sanitizer_start_switch_fiber(ending ? NULL : fake_stack,
+                                   to != NULL ? to->stack_bottom : sched.hub_stack_bottom,
+                                   to != NULL ? to->stack_size : sched.hub_stack_size);
 #else
     (void)ending;
 #endif
-    context_switch(&self->context, &sched.hub_context);
+    sched.previous = from;
+    sched.current = to;
+    if (to != NULL)
+        to->state = GREEN_RUNNING;
+    context_switch(save, load);
+    /* Resumed: whoever switched here has set sched.current to `from`. */
 #ifdef GREEN_ASAN
-    __sanitizer_finish_switch_fiber(self->asan_fake_stack, &sched.hub_stack_bottom,
-                                    &sched.hub_stack_size);
+    __sanitizer_finish_switch_fiber(*fake_stack, &old_bottom, &old_size);
+    if (from != NULL && sched.previous == NULL) {
+        sched.hub_stack_bottom = old_bottom;    /* main's stack, as ASan knows it */
+        sched.hub_stack_size = old_size;
+    }
 #endif
-}
-
-/* hub_switch_to - from the hub, run coroutine g until it switches back */
-static inline void hub_switch_to(struct green *g)
-{
-    sched.current = g;
-    g->state = GREEN_RUNNING;
-#ifdef GREEN_ASAN
-    __sanitizer_start_switch_fiber(&sched.hub_fake_stack, g->stack_bottom, g->stack_size);
-#endif
-    context_switch(&sched.hub_context, &g->context);
-#ifdef GREEN_ASAN
-    __sanitizer_finish_switch_fiber(sched.hub_fake_stack, NULL, NULL);
-#endif
-    sched.current = NULL;
 }
 
 /* green_trampoline - first code run on a new stack: call fn(arg), then
- * hand back to the hub for good (the hub frees or keeps the mapping) */
+ * hand over to the hub for good (the hub frees or keeps the mapping) */
 static inline void green_trampoline(void)
 {
     struct green *self = sched.current;
 
 #ifdef GREEN_ASAN
-    __sanitizer_finish_switch_fiber(NULL, &sched.hub_stack_bottom, &sched.hub_stack_size);
+    {
+        const void *old_bottom;
+        size_t old_size;
+
+        __sanitizer_finish_switch_fiber(NULL, &old_bottom, &old_size);
+        if (sched.previous == NULL) {           /* started by the hub */
+            sched.hub_stack_bottom = old_bottom;
+            sched.hub_stack_size = old_size;
+        }
+    }
 #endif
     self->fn(self->arg);
+    if (self->armed_fd != -1)   /* the kernel must forget our address */
+        epoll_ctl(sched.epoll_fd, EPOLL_CTL_DEL, self->armed_fd, NULL);
+    self->armed_fd = -1;
     self->state = GREEN_DONE;
-    switch_to_hub(self, 1);
+    sched.ended = self;
+    green_switch(NULL, 1);
     abort();                    /* never resumed */
 }
 
@@ -382,16 +423,38 @@ static inline void make_ready(struct green *g)
     else
         sched.ready_head = g;
     sched.ready_tail = g;
+    sched.ready_count++;
 }
 
-/* park - the running coroutine stops until someone calls make_ready on it.
- * The caller has already put it on the list it waits in. */
+/* next_in_round - take the next coroutine of this round off the run
+ * queue; NULL when the round is over (time for the hub to poll) */
+static inline struct green *next_in_round(void)
+{
+    struct green *g = sched.ready_head;
+
+    if (sched.round_left == 0)
+        return NULL;
+    sched.round_left--;         /* the round's members are at the head */
+    sched.ready_head = g->next;
+    if (sched.ready_head == NULL)
+        sched.ready_tail = NULL;
+    sched.ready_count--;
+    return g;
+}
+
+/* park - the running coroutine stops until someone calls make_ready on
+ * it; the caller has already put it on the list it waits in. The CPU
+ * goes straight to the next coroutine of the round, or to the hub. */
 static inline void park(void)
 {
-    struct green *self = sched.current;
+    struct green *self = sched.current, *next = next_in_round();
 
     self->calls_in_a_row = 0;
-    switch_to_hub(self, 0);
+    if (next == self) {         /* cannot happen (a yielder queues behind */
+        self->state = GREEN_RUNNING;    /* the round), but costs nothing */
+        return;
+    }
+    green_switch(next, 0);
 }
 
 /* new_mapping - a guard page and a stack, `size` bytes in all: a finished
@@ -485,6 +548,7 @@ static inline struct green *green_spawn(void (*fn)(void *), void *arg)
     g->map_size = size;
     g->stack_bottom = base + sched.page_size;
     g->stack_size = (size_t)((char *)g - (char *)g->stack_bottom);
+    g->armed_fd = g->wait_fd = -1;
 
     if (context_prepare(&g->context, g->stack_bottom, g->stack_size, green_trampoline) == -1) {
         int saved_errno = errno;
@@ -511,18 +575,6 @@ static inline void coroutine_ended(struct green *g)
         free_green(g);
 }
 
-/* wake_io - make the coroutine in a reader/writer slot runnable */
-static inline void wake_io(struct green **slot)
-{
-    struct green *g = *slot;
-
-    if (g != NULL) {
-        *slot = NULL;
-        sched.io_waiters--;
-        make_ready(g);
-    }
-}
-
 /* wake_sleepers - make every sleeper whose time has come runnable */
 static inline void wake_sleepers(void)
 {
@@ -533,24 +585,6 @@ static inline void wake_sleepers(void)
 
         sched.sleepers = g->next;
         make_ready(g);
-    }
-}
-
-/* run_ready_round - run every coroutine that is ready now, once each.
- * Those made ready during the round wait for the next one, so a
- * coroutine that keeps yielding cannot keep the hub from epoll. */
-static inline void run_ready_round(void)
-{
-    struct green *g = sched.ready_head;
-
-    sched.ready_head = sched.ready_tail = NULL;
-    while (g != NULL) {
-        struct green *next = g->next;
-
-        hub_switch_to(g);
-        if (g->state == GREEN_DONE)
-            coroutine_ended(g);
-        g = next;
     }
 }
 
@@ -567,7 +601,8 @@ static inline int poll_timeout_ms(void)
     return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
 }
 
-/* hub_poll - wait for descriptors or the next sleeper, wake their owners */
+/* hub_poll - wait for descriptors or the next sleeper, wake their
+ * coroutines, and make everyone now in the run queue the next round */
 static inline void hub_poll(void)
 {
     struct epoll_event events[GREEN_MAX_EVENTS];
@@ -586,25 +621,38 @@ static inline void hub_poll(void)
         abort();
     }
     for (int i = 0; i < ready_count; i++) {
-        struct green_fd *w = &sched.fds[events[i].data.fd];
-        uint32_t ev = events[i].events;
+        struct green *g = events[i].data.ptr;   /* who registered the fd */
 
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            wake_io(&w->reader);
-        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-            wake_io(&w->writer);
+        if (g->state == GREEN_WAITING_IO && (events[i].events & g->wait_events)) {
+            sched.io_waiters--;
+            make_ready(g);
+        }
     }
     wake_sleepers();
+    sched.round_left = sched.ready_count;       /* a new round */
 }
 
-/* hub_run_until - the scheduler loop, on main's stack, until g is DONE */
+/* hub_run_until - the scheduler loop, on main's stack, until g is DONE:
+ * poll when a round is over, then start the next round by switching to
+ * its first coroutine. The coroutines hand the CPU on among themselves;
+ * it comes back here when the round is over or a coroutine has ended. */
 static inline void hub_run_until(struct green *g)
 {
     while (g->state != GREEN_DONE) {
-        run_ready_round();
-        if (g->state == GREEN_DONE)
-            break;
-        hub_poll();
+        struct green *next;
+
+        if (sched.round_left == 0)
+            hub_poll();
+        next = next_in_round();
+        if (next == NULL)
+            continue;           /* nothing woke (a timeout, EINTR) */
+        green_switch(next, 0);
+        if (sched.ended != NULL) {
+            struct green *ended = sched.ended;
+
+            sched.ended = NULL;
+            coroutine_ended(ended);
+        }
     }
 }
 
@@ -652,8 +700,8 @@ static inline int green_detach(struct green *g)
 /* green_shutdown - from main, when the program is done with coroutines:
  * unmap every coroutine's stack, also those still parked (abandoned, never
  * resumed: nothing on their stacks is unwound, so heap memory only they
- * pointed to becomes a leak), then the stack cache, the descriptor table
- * and the epoll instance. The descriptors themselves stay open. A server
+ * pointed to becomes a leak), then the stack cache and the epoll
+ * instance. The descriptors themselves stay open. A server
  * calls it on its way out: it keeps exit() fast under LeakSanitizer, which
  * would otherwise read every byte of every registered stack (256 KiB each
  * under ASan: seconds for a few hundred clients). */
@@ -672,10 +720,8 @@ static inline void green_shutdown(void)
     while (sched.cached > 0)
         unmap_stack(sched.stack_cache[--sched.cached], size);
     sched.ready_head = sched.ready_tail = sched.sleepers = NULL;
+    sched.ready_count = sched.round_left = 0;
     sched.io_waiters = sched.live = 0;
-    free(sched.fds);
-    sched.fds = NULL;
-    sched.fd_slots = 0;
     if (sched.epoll_fd != -1)
         close(sched.epoll_fd);
     sched.epoll_fd = -1;
@@ -715,75 +761,90 @@ static inline void green_sleep(long ms)
 
 /* --- descriptors ------------------------------------------------------------- */
 
-/* fd_slot - the table entry for fd, growing the table; NULL if no memory */
-static inline struct green_fd *fd_slot(int fd)
+/* fd_owner - the coroutine whose address epoll holds for fd, or NULL.
+ * A walk over every coroutine: only for the rare cases where a descriptor
+ * changes hands (closed or waited on by another coroutine than the last
+ * one to park on it), never on the path of an ordinary park. */
+static inline struct green *fd_owner(int fd)
 {
-    if ((size_t)fd >= sched.fd_slots) {
-        size_t slots = sched.fd_slots ? sched.fd_slots : 64;
-        struct green_fd *grown;
-
-        while (slots <= (size_t)fd)
-            slots *= 2;
-        grown = realloc(sched.fds, slots * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        memset(grown + sched.fd_slots, 0, (slots - sched.fd_slots) * sizeof *grown);
-        sched.fds = grown;
-        sched.fd_slots = slots;
-    }
-    return &sched.fds[fd];
+    for (struct green *g = sched.all; g != NULL; g = g->all_next)
+        if (g->armed_fd == fd)
+            return g;
+    return NULL;
 }
 
-/* green_watch - register fd with the hub's epoll (edge-triggered, both
- * directions) without changing its flags; 0, or -1 with errno set */
-static inline int green_watch(int fd)
+/* arm - make sure epoll's registration of fd names self, so that its
+ * events wake self. 0; 1 if fd is a regular file (epoll refuses it with
+ * EPERM, and it never blocks); -1 with errno EBUSY (another coroutine is
+ * parked on fd) or epoll_ctl's */
+static inline int arm(struct green *self, int fd)
 {
-    struct green_fd *w = fd_slot(fd);
     struct epoll_event ev;
-    unsigned generation;
+    struct green *owner;
 
-    if (w == NULL)
-        return -1;
-    generation = w->generation + 1;     /* a new life for this number */
-    memset(w, 0, sizeof *w);
-    w->generation = generation;
+    if (self->armed_fd == fd)
+        return 0;               /* the usual case: no system call */
+    if (self->armed_fd != -1) { /* one registration per coroutine */
+        epoll_ctl(sched.epoll_fd, EPOLL_CTL_DEL, self->armed_fd, NULL);
+        self->armed_fd = -1;
+    }
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.fd = fd;
-    if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-        if (errno != EPERM)
-            return -1;
-        w->always_ready = 1;    /* a regular file never blocks */
+    ev.data.ptr = self;
+    if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+        self->armed_fd = fd;
+        return 0;
     }
-    w->watched = 1;
+    if (errno == EPERM)
+        return 1;
+    if (errno != EEXIST)
+        return -1;
+    /* Registered by the last coroutine that parked on it: take it over,
+     * unless that one is parked on it now (or woken and about to run). */
+    owner = fd_owner(fd);
+    if (owner != NULL && owner->wait_fd == fd) {
+        errno = EBUSY;          /* two coroutines waiting on one fd: a bug */
+        return -1;
+    }
+    if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_MOD, fd, &ev) == -1)
+        return -1;
+    if (owner != NULL)
+        owner->armed_fd = -1;
+    self->armed_fd = fd;
     return 0;
 }
 
-/* green_attach - make fd non-blocking and watch it */
+/* green_attach - make fd non-blocking, for the green_* calls. (It is
+ * registered with epoll the first time a coroutine parks on it.) */
 static inline int green_attach(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
 
     if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
         return -1;
-    return green_watch(fd);
+    return 0;
 }
 
-/* green_close - forget fd and close it (closing also drops it from epoll,
- * since this lab never dup()s a watched descriptor). A coroutine parked
- * on fd is woken, and its call fails with EBADF: the number may be reused
- * at once by the next socket, and an event for that one must not be taken
- * for the old one's. */
+/* green_close - close fd (closing also drops it from epoll, since this
+ * lab never dup()s a descriptor it waits on). A coroutine parked on fd is
+ * woken, and its call fails with EBADF; so does the call of one that was
+ * woken for fd but has not run yet: the number may be reused at once by
+ * the next socket, and it must not retry its call on that one. */
 static inline int green_close(int fd)
 {
-    if ((size_t)fd < sched.fd_slots) {
-        struct green_fd *w = &sched.fds[fd];
+    struct green *g = sched.current;
 
-        wake_io(&w->reader);
-        wake_io(&w->writer);
-        w->generation++;
-        w->watched = 0;
-        w->always_ready = 0;
+    if (g == NULL || g->armed_fd != fd)
+        g = fd_owner(fd);       /* closing another coroutine's descriptor */
+    if (g != NULL) {
+        g->armed_fd = -1;
+        if (g->wait_fd == fd) {
+            g->wait_fd = -1;    /* tells green_wait_fd: closed */
+            if (g->state == GREEN_WAITING_IO) {
+                sched.io_waiters--;
+                make_ready(g);
+            }
+        }
     }
     return close(fd);
 }
@@ -792,37 +853,27 @@ static inline int green_close(int fd)
  * (EPOLLIN or EPOLLOUT); from main, an ordinary poll() */
 static inline int green_wait_fd(int fd, uint32_t events)
 {
-    struct green *self = sched.current, **slot;
-    struct green_fd *w;
-    unsigned generation;
+    struct green *self = sched.current;
+    int armed;
 
     if (self == NULL) {
         struct pollfd pfd = {fd, events & EPOLLIN ? POLLIN : POLLOUT, 0};
         return poll(&pfd, 1, -1) == -1 ? -1 : 0;
     }
-    if ((size_t)fd >= sched.fd_slots || !sched.fds[fd].watched) {
-        errno = EBADF;          /* green_watch() was never called for it */
-        return -1;
-    }
-    w = &sched.fds[fd];
-    if (w->always_ready)
-        return 0;
-    slot = (events & EPOLLIN) ? &w->reader : &w->writer;
-    if (*slot != NULL) {
-        errno = EBUSY;          /* two coroutines reading one socket: a bug */
-        return -1;
-    }
-    *slot = self;
+    armed = arm(self, fd);
+    if (armed != 0)
+        return armed == 1 ? 0 : -1;     /* a regular file is always ready */
+    self->wait_fd = fd;
+    self->wait_events = (events & EPOLLIN) ? EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR
+                                           : EPOLLOUT | EPOLLHUP | EPOLLERR;
     self->state = GREEN_WAITING_IO;
     sched.io_waiters++;
-    generation = w->generation;
     park();
-    /* Closed while we were parked, or after we were woken but before we
-     * ran? (Index again: the table may have grown and moved meanwhile.) */
-    if (sched.fds[fd].generation != generation) {
+    if (self->wait_fd != fd) {          /* green_close() meanwhile */
         errno = EBADF;
         return -1;
     }
+    self->wait_fd = -1;
     return 0;
 }
 
@@ -844,19 +895,13 @@ static inline int would_block(int err)
 }
 
 /* green_accept - accept() that parks instead of blocking; the new socket
- * is non-blocking, close-on-exec and already watched */
+ * is non-blocking and close-on-exec */
 static inline int green_accept(int listen_fd, struct sockaddr *addr, socklen_t *len)
 {
     for (;;) {
         int conn_fd = accept4(listen_fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (conn_fd >= 0) {
-            if (green_watch(conn_fd) == -1) {
-                int saved_errno = errno;
-                close(conn_fd);
-                errno = saved_errno;
-                return -1;
-            }
             fair_share();
             return conn_fd;
         }

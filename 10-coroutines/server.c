@@ -369,7 +369,7 @@ int main(int argc, char *argv[])
     if (green_init() == -1)
         die("epoll_create1");
     if (green_attach(listen_fd) == -1 || green_attach(signal_fd) == -1)
-        die("epoll_ctl");
+        die("fcntl O_NONBLOCK");
     print_ready_line(listen_fd);
 
     acceptor = green_spawn(accept_loop, &listen_fd);
