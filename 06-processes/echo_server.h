@@ -3,8 +3,8 @@
  * The same helpers, with the same names, as lesson 01's server.c:
  * log_line, die, warn, note, format_addr, open_listener,
  * print_ready_line, upper_bytes, send_all and pause_briefly (here it
- * takes the pause in milliseconds), and check_port, accept_trouble and
- * now_ms besides. They live in a header here only because this
+ * takes the pause in milliseconds), and check_port and accept_trouble
+ * besides. They live in a header here only because this
  * lesson has two servers (server.c and socketserver.c) that would
  * otherwise repeat them word for word; read them once, then read the two
  * servers for what is new: fork() per client.
@@ -205,15 +205,6 @@ static int send_all(int fd, const char *buf, size_t len)
 static int accept_trouble(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-}
-
-/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* pause_briefly - sleep about ms milliseconds (cut short by a signal) */

@@ -288,6 +288,15 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
     note("connection from %s, served by child %ld", peer, (long)pid);
 }
 
+/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* end_children - SIGTERM every child, reap them all; SIGKILL any child
  * still there after STOP_GRACE_MS */
 static void end_children(void)

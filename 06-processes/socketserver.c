@@ -14,26 +14,31 @@
  *     serve_forever()                      BaseServer: the connection loop
  *       -> handle_request_noblock()
  *            -> get_request()              TCPServer: accept()
- *            -> process_request()          the mix-in: here, fork()
- *                 (in the child)
+ *            -> process_request()          the mix-in: start_worker(), fork()
+ *                 (in the child: serve_in_child)
  *                 -> finish_request()      BaseServer: make the handler
  *                      -> setup(), handle(), finish()   the handler's methods
  *                 -> shutdown_request()    TCPServer: shutdown + close
- *       -> service_actions()               the mix-in: reap ended children
+ *       -> service_actions()               the mix-in: reap_workers(), waitpid()
+ *     server_close()                       BaseServer, then the mix-in's
+ *       -> stop_workers()                  stop_worker(): SIGTERM
  *
  * A "class" is a struct of function pointers; "self" is a pointer to a
- * struct. The mix-in is a struct of three functions (process_request,
- * service_actions, server_close). Lesson 07's socketserver.c is this file
- * with a threading mix-in in place of the forking one: diff the two.
+ * struct. C has no inheritance, so the mix-in is a section of this file:
+ * a table of workers and the methods process_request, service_actions and
+ * stop_workers, the same in lessons 06 and 07, built on a few small
+ * functions that say what a worker is. Lesson 07's socketserver.c is this
+ * file with those functions written for threads: diff the two, and what
+ * shows is the difference between a process and a thread.
  *
- * Like Python's ForkingMixIn it reaps children in service_actions() on
- * every turn of the loop (serve_forever wakes at least every 0.5 s), not
- * in a SIGCHLD handler as server.c does, and it keeps at most max_children
- * (Python: 40) by waiting for one to end. Unlike Python's, its SIGCHLD
- * handler (which does nothing) makes a child's end wake the loop at once,
- * the wait at the limit is a sigsuspend() that a stop signal cannot slip
- * past, and server_close() ends the children (SIGTERM) instead of waiting
- * for their clients to go.
+ * Like Python's ForkingMixIn it reaps children in service_actions(),
+ * after every turn of the loop (serve_forever wakes at least every 0.5 s),
+ * not in a SIGCHLD handler as server.c does, and it keeps at most
+ * max_children (Python: 40) by waiting for one to end. Unlike Python's,
+ * its SIGCHLD handler (which does nothing) makes a child's end wake the
+ * loop at once, the wait at the limit is a pselect() that a stop signal
+ * cannot slip past, and server_close() ends the children (SIGTERM, SIGKILL
+ * after a grace period) instead of waiting for their clients to go.
  *
  * Usage: ./socketserver [-H ADDR] [-p PORT] [-m MAX]
  *        (defaults: 127.0.0.1, 9006, 40 children at most)
@@ -49,12 +54,15 @@
 
 #include <getopt.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 
 #define DEFAULT_PORT "9006"
 #define DEFAULT_MAX_WORKERS 40  /* ForkingMixIn.max_children */
 #define POLL_INTERVAL_MS 500    /* serve_forever(poll_interval=0.5) */
-#define STOP_GRACE_MS 800       /* then SIGKILL: the contract says exit within 1 s */
+#define STOP_GRACE_MS 800       /* then end the rest: the contract says exit within 1 s */
+
+typedef pid_t worker_id;        /* a worker is a child process */
 
 /* ---- BaseRequestHandler ------------------------------------------------ */
 
@@ -77,31 +85,31 @@ struct request_handler_class {
 
 /* ---- BaseServer and TCPServer ------------------------------------------ */
 
-/* A mix-in supplies how a request gets a worker of its own. */
-struct mixin {
-    void (*process_request)(struct server *self, int request, const char *client_address);
-    void (*service_actions)(struct server *self);
-    void (*server_close)(struct server *self);
-};
-
 struct server {
     int socket;                                     /* self.socket */
     const struct request_handler_class *handler_class;
-    const struct mixin *mixin;
     long max_workers;
 };
 
 static long max_workers = DEFAULT_MAX_WORKERS;
-static volatile sig_atomic_t listen_fd_for_signal = -1;  /* for on_stop_signal */
+
+/* The socket that on_stop_signal() shuts down: the listening socket in
+ * the server, the client's socket in lesson 06's children. */
+static volatile sig_atomic_t socket_for_signal = -1;
+
+/* The three methods the mix-in supplies, further down. Python finds them
+ * in the mix-in class, first among the server's bases; C has no classes,
+ * so each file is compiled with its one mix-in. */
+static void process_request(struct server *self, int request, const char *client_address);
+static void service_actions(struct server *self);
+static void stop_workers(struct server *self);
 
 /* server_init - TCPServer.__init__: server_bind() and server_activate() */
 static void server_init(struct server *self, const char *host, const char *port,
-                        const struct request_handler_class *handler_class,
-                        const struct mixin *mixin)
+                        const struct request_handler_class *handler_class)
 {
     self->socket = open_listener(host, port);
     self->handler_class = handler_class;
-    self->mixin = mixin;
     self->max_workers = max_workers;
 }
 
@@ -157,7 +165,7 @@ static void handle_request_noblock(struct server *self)
 
     if (request == -1)
         return;
-    self->mixin->process_request(self, request, client_address);
+    process_request(self, request, client_address);
 }
 
 /* serve_forever - BaseServer.serve_forever: the connection loop. It waits
@@ -174,7 +182,7 @@ static void serve_forever(struct server *self)
             die("poll");
         if (ready > 0 && !stop_requested)
             handle_request_noblock(self);
-        self->mixin->service_actions(self);
+        service_actions(self);
     }
 }
 
@@ -183,177 +191,244 @@ static void serve_forever(struct server *self)
 static void server_close(struct server *self)
 {
     close(self->socket);
-    self->mixin->server_close(self);
+    stop_workers(self);
 }
 
-/* ---- ForkingMixIn ------------------------------------------------------- */
+/* ---- the mix-in: what both mix-ins share ---------------------------------
+ *
+ * A worker serves one request: a child process in lesson 06, a thread
+ * in lesson 07. Both mix-ins keep this table of workers and the three
+ * methods at the end of this section; they differ only in the block of
+ * small functions in the middle: what guards the table, how a worker
+ * starts, how it is asked to stop, and how its end is noticed. */
 
-static pid_t *active_children;          /* ForkingMixIn.active_children; 0 = free */
-static long active_count = 0;
-static volatile sig_atomic_t request_for_signal = -1;  /* in a child: its socket */
+/* One slot per worker that may run at once. Touch the table only between
+ * lock_workers() and unlock_workers(). */
+struct worker {
+    int busy;                           /* 0: a free slot */
+    worker_id id;                       /* the worker's pid, or its thread */
+    int request;                        /* the socket it serves */
+    char client_address[ADDR_LEN];
+    struct server *server;
+};
 
-/* on_child_stop - a child's SIGTERM handler: stop, and wake the recv() or
- * send() this child may be asleep in */
-static void on_child_stop(int signo)
+static struct worker *workers;          /* max_workers slots */
+static long active_count = 0;           /* busy slots */
+
+/* add_worker - take a free slot for a new request (service_actions()
+ * made sure there is one) */
+static struct worker *add_worker(struct server *self, int request, const char *client_address)
 {
-    int saved_errno = errno;
+    struct worker *worker = workers;
 
-    (void)signo;
-    stop_requested = 1;
-    if (request_for_signal >= 0)
-        shutdown(request_for_signal, SHUT_RDWR);
-    errno = saved_errno;
+    while (worker->busy)
+        worker++;
+    worker->busy = 1;
+    worker->request = request;
+    snprintf(worker->client_address, sizeof worker->client_address, "%s", client_address);
+    worker->server = self;
+    active_count++;
+    return worker;
 }
 
-/* forget_child - ForkingMixIn's active_children.discard(pid) */
-static void forget_child(pid_t pid)
+/* remove_worker - free the slot of a worker that has ended */
+static void remove_worker(struct worker *worker)
 {
-    for (long i = 0; i < max_workers; i++)
-        if (active_children[i] == pid) {
-            active_children[i] = 0;
-            active_count--;
-            return;
-        }
+    worker->busy = 0;
+    active_count--;
 }
 
-/* on_sigchld - does nothing but interrupt: it lets a child's end wake the
- * sigsuspend() in collect_children() and the poll() in serve_forever()
- * (left at its default, SIGCHLD would be discarded and wake nobody). The
- * reaping itself stays in collect_children(), as in Python. */
+/* ---- ForkingMixIn: a worker is a child process -------------------------- */
+
+static sigset_t wake_signals;           /* what may end a wait: SIGCHLD, SIGINT, SIGTERM */
+static sigset_t unlocked_mask;          /* the signal mask before lock_workers() */
+
+/* on_sigchld - a child has ended: nothing to do but interrupt a wait */
 static void on_sigchld(int signo)
 {
     (void)signo;
 }
 
-/* collect_children - ForkingMixIn.collect_children: reap the children that
- * have ended; while at the limit, sleep until one ends
- *
- * Python sleeps in os.waitpid(-1, 0) here. In C that would be a race: a
- * SIGTERM landing after the test of stop_requested but before waitpid()
- * would leave the server asleep until some client chose to leave. So the
- * signals that can end the wait are blocked while we test, and
- * sigsuspend() unblocks them and sleeps in one step. */
-static void collect_children(struct server *self, int blocking)
+/* mixin_init - the table, and a handler for SIGCHLD, the kernel's word
+ * that a child has ended (at its default, SIGCHLD is discarded and wakes
+ * nobody; SA_NOCLDSTOP: a child stopped, not ended, frees no slot) */
+static void mixin_init(void)
 {
-    sigset_t wake_signals, old_mask;
-    pid_t pid;
+    struct sigaction sa;
 
+    workers = calloc((size_t)max_workers, sizeof *workers);
+    if (workers == NULL)
+        die("calloc");
     sigemptyset(&wake_signals);
     sigaddset(&wake_signals, SIGCHLD);
     sigaddset(&wake_signals, SIGINT);
     sigaddset(&wake_signals, SIGTERM);
-    sigprocmask(SIG_BLOCK, &wake_signals, &old_mask);
-    while (active_count >= self->max_workers && !stop_requested) {
-        pid = waitpid(-1, NULL, WNOHANG);
-        if (pid > 0)
-            forget_child(pid);
-        else if (pid == -1)
-            break;                          /* ECHILD: none left */
-        else
-            sigsuspend(&old_mask);          /* wakes on SIGCHLD, SIGINT, SIGTERM */
-    }
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-    while ((pid = waitpid(-1, NULL, blocking ? 0 : WNOHANG)) > 0)
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    if (sigaction(SIGCHLD, &sa, NULL) == -1)
+        die("sigaction");
+}
+
+/* lock_workers - hold back the signals that change the table's meaning:
+ * one arriving between a test and the sleep after it would be missed */
+static void lock_workers(void)
+{
+    sigprocmask(SIG_BLOCK, &wake_signals, &unlocked_mask);
+}
+
+/* unlock_workers - let them in again */
+static void unlock_workers(void)
+{
+    sigprocmask(SIG_SETMASK, &unlocked_mask, NULL);
+}
+
+/* wait_for_change - sleep until a signal comes (a child ended, or stop),
+ * at most ms: pselect() lets the signals in and sleeps in one step */
+static void wait_for_change(long ms)
+{
+    struct timespec timeout = {ms / 1000, (ms % 1000) * 1000000L};
+
+    pselect(0, NULL, NULL, NULL, &timeout, &unlocked_mask);
+}
+
+/* forget_child - free the slot of the child pid, which has been reaped */
+static void forget_child(pid_t pid)
+{
+    for (long i = 0; i < max_workers; i++)
+        if (workers[i].busy && workers[i].id == pid)
+            remove_worker(&workers[i]);
+}
+
+/* reap_workers - ForkingMixIn.collect_children: waitpid() each child that
+ * has ended (a zombie until then), without waiting for the others */
+static void reap_workers(void)
+{
+    pid_t pid;
+
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
         forget_child(pid);
 }
 
-/* forking_process_request - ForkingMixIn.process_request: fork; the child
- * runs finish_request() and exits, the parent closes its copy */
-static void forking_process_request(struct server *self, int request, const char *client_address)
+/* serve_in_child - a child's whole life: serve the request, then exit */
+static void serve_in_child(struct worker *worker, const sigset_t *old_mask)
 {
-    struct sigaction sa;
-    sigset_t stop_signals, old_mask;
+    close(worker->server->socket);          /* a child never accepts */
+    socket_for_signal = worker->request;    /* a stop signal now wakes its recv() */
+    pthread_sigmask(SIG_SETMASK, old_mask, NULL);   /* a held stop arrives now */
+    finish_request(worker->server, worker->request, worker->client_address);
+    shutdown_request(worker->request);
+    _exit(0);                               /* os._exit(0) */
+}
+
+/* start_worker - ForkingMixIn.process_request: fork() a child to serve
+ * the request; the parent closes its copy of the socket. 0 if no worker
+ * could start. */
+static int start_worker(struct worker *worker, const sigset_t *old_mask)
+{
+    pid_t pid = fork();
+
+    if (pid == -1) {                        /* EAGAIN or ENOMEM */
+        warn("fork for %s", worker->client_address);
+        return 0;
+    }
+    if (pid == 0)
+        serve_in_child(worker, old_mask);
+    worker->id = pid;
+    close(worker->request);                 /* self.close_request(request) */
+    return 1;
+}
+
+/* stop_worker - ask a child to stop: SIGTERM (its handler shuts down its
+ * socket) */
+static void stop_worker(struct worker *worker)
+{
+    kill(worker->id, SIGTERM);
+}
+
+/* end_stragglers - the children still there are stopped or deaf to
+ * SIGTERM: SIGKILL them, and reap them */
+static void end_stragglers(void)
+{
     pid_t pid;
 
-    /* Hold SIGINT/SIGTERM until the child has its own handler: the
-     * server's handler would shut down the listening socket, which the
-     * child shares with the parent until it closes its copy. */
+    for (long i = 0; i < max_workers; i++)
+        if (workers[i].busy)
+            kill(workers[i].id, SIGKILL);
+    while (active_count > 0 && (pid = waitpid(-1, NULL, 0)) > 0)
+        forget_child(pid);
+}
+
+/* process_request - ForkingMixIn/ThreadingMixIn.process_request: give the
+ * request a worker of its own; the connection loop goes on at once */
+static void process_request(struct server *self, int request, const char *client_address)
+{
+    sigset_t stop_signals, old_mask;
+    struct worker *worker;
+    int started;
+
+    /* The worker starts with SIGINT and SIGTERM blocked: a thread keeps
+     * them so (only the main thread takes a stop signal), a child lets
+     * them in once its socket_for_signal is set. */
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
-    sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
-    pid = fork();
-    if (pid != 0)
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
-    if (pid == -1) {                        /* EAGAIN or ENOMEM: lose this client only */
-        warn("fork for %s", client_address);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
+    lock_workers();
+    worker = add_worker(self, request, client_address);
+    started = start_worker(worker, &old_mask);
+    if (!started) {                         /* out of processes or threads: */
+        remove_worker(worker);              /* lose this client only */
         close(request);
-        pause_briefly(100);
-        return;
     }
-    if (pid > 0) {                          /* parent */
-        for (long i = 0; i < max_workers; i++)
-            if (active_children[i] == 0) {
-                active_children[i] = pid;
-                active_count++;
-                break;
-            }
-        close(request);                     /* self.close_request(request) */
-        return;
-    }
-    /* child: it never accepts, so it drops the listening socket */
-    listen_fd_for_signal = -1;
-    close(self->socket);
-    request_for_signal = request;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_child_stop;
-    if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1)
-        die("sigaction");
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);  /* a held stop arrives now */
-    finish_request(self, request, client_address);
-    shutdown_request(request);
-    _exit(0);                               /* os._exit(status) */
+    unlock_workers();
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (!started)
+        pause_briefly(100);                 /* and do not spin */
 }
 
-/* forking_service_actions - ForkingMixIn.service_actions */
-static void forking_service_actions(struct server *self)
+/* service_actions - BaseServer.service_actions, after every turn of the
+ * connection loop: free the slots of workers that have ended; while all
+ * are busy, wait for one to end (new clients wait in the listen backlog) */
+static void service_actions(struct server *self)
 {
-    collect_children(self, 0);
-}
-
-/* forking_server_close - SIGTERM every child, reap them all (SIGKILL after
- * STOP_GRACE_MS) */
-static void forking_server_close(struct server *self)
-{
-    long long start_ms = now_ms();
-    int killed = 0;
-
-    (void)self;
-    for (long i = 0; i < max_workers; i++)
-        if (active_children[i] != 0)
-            kill(active_children[i], SIGTERM);
-    /* The grace period is measured on the clock, not in turns of the
-     * loop: a turn that reaps a child takes no time at all. */
-    while (active_count > 0) {
-        pid_t pid = waitpid(-1, NULL, WNOHANG);
-
-        if (pid > 0) {
-            forget_child(pid);
-            continue;
-        }
-        if (pid == -1)
-            break;                          /* ECHILD: none left */
-        if (!killed && now_ms() - start_ms >= STOP_GRACE_MS) {
-            for (long i = 0; i < max_workers; i++)
-                if (active_children[i] != 0)
-                    kill(active_children[i], SIGKILL);   /* stopped, or deaf to SIGTERM */
-            killed = 1;
-        }
-        pause_briefly(10);
+    lock_workers();
+    reap_workers();
+    while (active_count >= self->max_workers && !stop_requested) {
+        wait_for_change(100);
+        reap_workers();
     }
-    free(active_children);
+    unlock_workers();
 }
 
-static const struct mixin forking_mixin = {
-    forking_process_request, forking_service_actions, forking_server_close};
-
-/* mixin_init - allocate what the mix-in keeps per worker */
-static void mixin_init(void)
+/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
+static long long now_ms(void)
 {
-    active_children = calloc((size_t)max_workers, sizeof *active_children);
-    if (active_children == NULL)
-        die("calloc");
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* stop_workers - server_close()'s part: ask every worker to stop, wait
+ * for them (STOP_GRACE_MS at most, on the clock), then end the rest */
+static void stop_workers(struct server *self)
+{
+    long long deadline = now_ms() + STOP_GRACE_MS;
+
+    lock_workers();
+    for (long i = 0; i < self->max_workers; i++)
+        if (workers[i].busy)
+            stop_worker(&workers[i]);
+    reap_workers();
+    while (active_count > 0 && now_ms() < deadline) {
+        wait_for_change((long)(deadline - now_ms()));
+        reap_workers();
+    }
+    if (active_count > 0)
+        end_stragglers();
+    unlock_workers();
 }
 
 /* ---- the user's part: a request handler -------------------------------- */
@@ -402,22 +477,23 @@ static const struct request_handler_class echo_handler = {echo_setup, echo_handl
 
 /* ---- the program ---------------------------------------------------------- */
 
-/* on_stop_signal - SIGINT/SIGTERM in the server: set the flag, and
- * shutdown() the listening socket so that serve_forever's poll() returns
- * at once even if the signal came just before poll() was called */
+/* on_stop_signal - SIGINT/SIGTERM: set the flag, and shutdown() the
+ * socket the process may be asleep on, so that the sleep ends at once even
+ * if the signal came just before it began: the server's poll() on the
+ * listening socket, or a child's recv() or send() on its client's */
 static void on_stop_signal(int signo)
 {
     int saved_errno = errno;
 
     (void)signo;
     stop_requested = 1;
-    if (listen_fd_for_signal >= 0)
-        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    if (socket_for_signal >= 0)
+        shutdown(socket_for_signal, SHUT_RDWR);
     errno = saved_errno;
 }
 
-/* install_signals - stop on SIGINT/SIGTERM; wake on SIGCHLD; never die of
- * SIGPIPE */
+/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE; let
+ * SIGCHLD in (used by lesson 06's mix-in) */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -428,13 +504,7 @@ static void install_signals(void)
     sa.sa_flags = 0;        /* no SA_RESTART: let blocked calls see EINTR */
     if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
         die("sigaction");
-    /* SA_NOCLDSTOP: a child stopped (not ended) frees no slot. */
-    sa.sa_handler = on_sigchld;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    if (sigaction(SIGCHLD, &sa, NULL) == -1)
-        die("sigaction");
     sa.sa_handler = SIG_IGN;
-    sa.sa_flags = 0;
     if (sigaction(SIGPIPE, &sa, NULL) == -1)
         die("sigaction");
 
@@ -494,7 +564,9 @@ static void parse_args(int argc, char *argv[], const char **host, const char **p
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    struct server server;
+    /* static: a worker reaches it through its server pointer, and a thread
+     * still running when main returns must not read a dead stack frame */
+    static struct server server;
 
     prog_name = "socketserver";
     parse_args(argc, argv, &host, &port);
@@ -502,11 +574,12 @@ int main(int argc, char *argv[])
     mixin_init();
 
     /* server = ForkingTCPServer((host, port), EchoHandler) */
-    server_init(&server, host, port, &echo_handler, &forking_mixin);
-    listen_fd_for_signal = server.socket;
+    server_init(&server, host, port, &echo_handler);
+    socket_for_signal = server.socket;
     print_ready_line(server.socket);
     serve_forever(&server);
     note("stopping");
+    socket_for_signal = -1;                 /* a second signal must not touch it */
     server_close(&server);
     return 0;
 }

@@ -14,17 +14,22 @@
  *     serve_forever()                      BaseServer: the connection loop
  *       -> handle_request_noblock()
  *            -> get_request()              TCPServer: accept()
- *            -> process_request()          the mix-in: here, a new thread
+ *            -> process_request()          the mix-in: start_worker(), a thread
  *                 (in the thread: process_request_thread)
  *                 -> finish_request()      BaseServer: make the handler
  *                      -> setup(), handle(), finish()   the handler's methods
  *                 -> shutdown_request()    TCPServer: shutdown + close
  *       -> service_actions()               the mix-in: wait while at the limit
+ *     server_close()                       BaseServer, then the mix-in's
+ *       -> stop_workers()                  stop_worker(): shutdown()
  *
  * A "class" is a struct of function pointers; "self" is a pointer to a
- * struct. The mix-in is a struct of three functions (process_request,
- * service_actions, server_close). This file is lesson 06's socketserver.c
- * with this threading mix-in in place of the forking one: diff the two.
+ * struct. C has no inheritance, so the mix-in is a section of this file:
+ * a table of workers and the methods process_request, service_actions and
+ * stop_workers, the same in lessons 06 and 07, built on a few small
+ * functions that say what a worker is. This file is lesson 06's
+ * socketserver.c with those functions written for threads: diff the two,
+ * and what shows is the difference between a process and a thread.
  *
  * Python's ThreadingMixIn starts a thread per request and, at
  * server_close(), joins them all (block_on_close). Here the threads are
@@ -51,7 +56,9 @@
 #define DEFAULT_PORT "9007"
 #define DEFAULT_MAX_WORKERS 40  /* (ThreadingMixIn has no limit) */
 #define POLL_INTERVAL_MS 500    /* serve_forever(poll_interval=0.5) */
-#define STOP_GRACE_MS 800       /* the contract says exit within 1 s */
+#define STOP_GRACE_MS 800       /* then end the rest: the contract says exit within 1 s */
+
+typedef pthread_t worker_id;    /* a worker is a thread */
 
 /* ---- BaseRequestHandler ------------------------------------------------ */
 
@@ -74,31 +81,31 @@ struct request_handler_class {
 
 /* ---- BaseServer and TCPServer ------------------------------------------ */
 
-/* A mix-in supplies how a request gets a worker of its own. */
-struct mixin {
-    void (*process_request)(struct server *self, int request, const char *client_address);
-    void (*service_actions)(struct server *self);
-    void (*server_close)(struct server *self);
-};
-
 struct server {
     int socket;                                     /* self.socket */
     const struct request_handler_class *handler_class;
-    const struct mixin *mixin;
     long max_workers;
 };
 
 static long max_workers = DEFAULT_MAX_WORKERS;
-static volatile sig_atomic_t listen_fd_for_signal = -1;  /* for on_stop_signal */
+
+/* The socket that on_stop_signal() shuts down: the listening socket in
+ * the server, the client's socket in lesson 06's children. */
+static volatile sig_atomic_t socket_for_signal = -1;
+
+/* The three methods the mix-in supplies, further down. Python finds them
+ * in the mix-in class, first among the server's bases; C has no classes,
+ * so each file is compiled with its one mix-in. */
+static void process_request(struct server *self, int request, const char *client_address);
+static void service_actions(struct server *self);
+static void stop_workers(struct server *self);
 
 /* server_init - TCPServer.__init__: server_bind() and server_activate() */
 static void server_init(struct server *self, const char *host, const char *port,
-                        const struct request_handler_class *handler_class,
-                        const struct mixin *mixin)
+                        const struct request_handler_class *handler_class)
 {
     self->socket = open_listener(host, port);
     self->handler_class = handler_class;
-    self->mixin = mixin;
     self->max_workers = max_workers;
 }
 
@@ -154,7 +161,7 @@ static void handle_request_noblock(struct server *self)
 
     if (request == -1)
         return;
-    self->mixin->process_request(self, request, client_address);
+    process_request(self, request, client_address);
 }
 
 /* serve_forever - BaseServer.serve_forever: the connection loop. It waits
@@ -171,7 +178,7 @@ static void serve_forever(struct server *self)
             die("poll");
         if (ready > 0 && !stop_requested)
             handle_request_noblock(self);
-        self->mixin->service_actions(self);
+        service_actions(self);
     }
 }
 
@@ -180,157 +187,223 @@ static void serve_forever(struct server *self)
 static void server_close(struct server *self)
 {
     close(self->socket);
-    self->mixin->server_close(self);
+    stop_workers(self);
 }
 
-/* ---- ThreadingMixIn ---------------------------------------------------- */
+/* ---- the mix-in: what both mix-ins share ---------------------------------
+ *
+ * A worker serves one request: a child process in lesson 06, a thread
+ * in lesson 07. Both mix-ins keep this table of workers and the three
+ * methods at the end of this section; they differ only in the block of
+ * small functions in the middle: what guards the table, how a worker
+ * starts, how it is asked to stop, and how its end is noticed. */
 
-/* The requests being served, shared by all threads: touch them only while
- * holding active_lock. A free slot holds -1. */
-static int *active_requests;
-static long active_count = 0;
-static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t active_changed = PTHREAD_COND_INITIALIZER;
-
-/* What a request's thread is given; it frees it when done. */
-struct thread_args {
-    struct server *server;
-    int request;
-    long slot;
+/* One slot per worker that may run at once. Touch the table only between
+ * lock_workers() and unlock_workers(). */
+struct worker {
+    int busy;                           /* 0: a free slot */
+    worker_id id;                       /* the worker's pid, or its thread */
+    int request;                        /* the socket it serves */
     char client_address[ADDR_LEN];
+    struct server *server;
 };
 
-/* deadline_in - the CLOCK_REALTIME time ms milliseconds from now, the
- * form pthread_cond_timedwait() wants */
-static struct timespec deadline_in(long ms)
+static struct worker *workers;          /* max_workers slots */
+static long active_count = 0;           /* busy slots */
+
+/* add_worker - take a free slot for a new request (service_actions()
+ * made sure there is one) */
+static struct worker *add_worker(struct server *self, int request, const char *client_address)
+{
+    struct worker *worker = workers;
+
+    while (worker->busy)
+        worker++;
+    worker->busy = 1;
+    worker->request = request;
+    snprintf(worker->client_address, sizeof worker->client_address, "%s", client_address);
+    worker->server = self;
+    active_count++;
+    return worker;
+}
+
+/* remove_worker - free the slot of a worker that has ended */
+static void remove_worker(struct worker *worker)
+{
+    worker->busy = 0;
+    active_count--;
+}
+
+/* ---- ThreadingMixIn: a worker is a thread ------------------------------- */
+
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t worker_ended = PTHREAD_COND_INITIALIZER;
+
+/* mixin_init - the table (a thread's end sends no signal, and a detached
+ * thread leaves nothing behind to collect) */
+static void mixin_init(void)
+{
+    workers = calloc((size_t)max_workers, sizeof *workers);
+    if (workers == NULL)
+        die("calloc");
+}
+
+/* lock_workers - lock the table's mutex: the threads write it as they end */
+static void lock_workers(void)
+{
+    pthread_mutex_lock(&workers_lock);
+}
+
+/* unlock_workers - unlock it */
+static void unlock_workers(void)
+{
+    pthread_mutex_unlock(&workers_lock);
+}
+
+/* wait_for_change - sleep until a thread ends, at most ms:
+ * pthread_cond_timedwait() unlocks the mutex and sleeps in one step.
+ * (Bounded because a signal handler cannot signal a condition variable.) */
+static void wait_for_change(long ms)
 {
     struct timespec deadline;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += ms * 1000000L;
-    deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-    deadline.tv_nsec %= 1000000000L;
-    return deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);   /* the clock the wait reads */
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&worker_ended, &workers_lock, &deadline);
 }
 
-/* wait_a_while - wait on active_changed (active_lock held) for at most ms:
- * a signal handler cannot signal a condition variable, so a wait that must
- * notice stop_requested is bounded */
-static void wait_a_while(long ms)
+/* reap_workers - nothing to collect: each thread frees its own slot */
+static void reap_workers(void)
 {
-    struct timespec deadline = deadline_in(ms);
-
-    pthread_cond_timedwait(&active_changed, &active_lock, &deadline);
 }
 
-/* process_request_thread - ThreadingMixIn.process_request_thread: run
- * finish_request(), then shutdown_request(), in the new thread */
+/* process_request_thread - ThreadingMixIn.process_request_thread: a
+ * thread's whole life: serve the request, free the slot, close the socket
+ * (in that order: a closed descriptor's number is reused by the next
+ * accept(), and stop_worker() must not shut down a stranger's socket) */
 static void *process_request_thread(void *arg)
 {
-    struct thread_args *args = arg;
+    struct worker *worker = arg;
+    int request = worker->request;
 
-    finish_request(args->server, args->request, args->client_address);
-    pthread_mutex_lock(&active_lock);       /* leave the table before close() */
-    active_requests[args->slot] = -1;
-    pthread_mutex_unlock(&active_lock);
-    shutdown_request(args->request);
-    free(args);
-    pthread_mutex_lock(&active_lock);
-    active_count--;
-    pthread_cond_broadcast(&active_changed);
-    pthread_mutex_unlock(&active_lock);
+    finish_request(worker->server, request, worker->client_address);
+    lock_workers();
+    remove_worker(worker);
+    pthread_cond_broadcast(&worker_ended);
+    unlock_workers();
+    shutdown_request(request);
     return NULL;
 }
 
-/* threading_process_request - ThreadingMixIn.process_request: start a
- * detached thread for the request; the main thread goes on */
-static void threading_process_request(struct server *self, int request, const char *client_address)
+/* start_worker - ThreadingMixIn.process_request: start a detached thread
+ * to serve the request. 0 if no worker could start. */
+static int start_worker(struct worker *worker, const sigset_t *old_mask)
 {
-    struct thread_args *args = malloc(sizeof *args);
-    sigset_t stop_signals, old_mask;
     pthread_attr_t attr;
-    pthread_t tid;
     int rc;
 
-    if (args == NULL) {
-        warn("malloc for %s", client_address);
-        close(request);
-        return;
+    (void)old_mask;                         /* the thread keeps stop signals blocked */
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&worker->id, &attr, process_request_thread, worker);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {                          /* EAGAIN */
+        errno = rc;
+        warn("pthread_create for %s", worker->client_address);
+        return 0;
     }
-    *args = (struct thread_args){self, request, 0, ""};
-    snprintf(args->client_address, sizeof args->client_address, "%s", client_address);
-    pthread_mutex_lock(&active_lock);       /* service_actions() left a free slot */
-    while (active_requests[args->slot] != -1)
-        args->slot++;
-    active_requests[args->slot] = request;
-    active_count++;
-    pthread_mutex_unlock(&active_lock);
+    return 1;
+}
 
-    /* Only the main thread takes SIGINT/SIGTERM: the new thread inherits
-     * this mask. */
+/* stop_worker - ask a thread to stop: shutdown() its socket, which wakes
+ * the recv() or send() it sleeps in (a SIGTERM would go to the process) */
+static void stop_worker(struct worker *worker)
+{
+    shutdown(worker->request, SHUT_RDWR);
+}
+
+/* end_stragglers - a thread cannot safely be killed alone (pthread_cancel
+ * would leave its locks and memory behind): the ones still running end
+ * with the process when main() returns */
+static void end_stragglers(void)
+{
+    note("%ld threads did not end in time", active_count);
+}
+
+/* process_request - ForkingMixIn/ThreadingMixIn.process_request: give the
+ * request a worker of its own; the connection loop goes on at once */
+static void process_request(struct server *self, int request, const char *client_address)
+{
+    sigset_t stop_signals, old_mask;
+    struct worker *worker;
+    int started;
+
+    /* The worker starts with SIGINT and SIGTERM blocked: a thread keeps
+     * them so (only the main thread takes a stop signal), a child lets
+     * them in once its socket_for_signal is set. */
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, process_request_thread, args);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    if (rc != 0) {                          /* EAGAIN: lose this client only */
-        errno = rc;
-        warn("pthread_create for %s", client_address);
-        pthread_mutex_lock(&active_lock);
-        active_requests[args->slot] = -1;
-        active_count--;
-        pthread_mutex_unlock(&active_lock);
+    lock_workers();
+    worker = add_worker(self, request, client_address);
+    started = start_worker(worker, &old_mask);
+    if (!started) {                         /* out of processes or threads: */
+        remove_worker(worker);              /* lose this client only */
         close(request);
-        free(args);
-        pause_briefly(100);
     }
+    unlock_workers();
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (!started)
+        pause_briefly(100);                 /* and do not spin */
 }
 
-/* threading_service_actions - while at the limit, wait for a thread to end */
-static void threading_service_actions(struct server *self)
+/* service_actions - BaseServer.service_actions, after every turn of the
+ * connection loop: free the slots of workers that have ended; while all
+ * are busy, wait for one to end (new clients wait in the listen backlog) */
+static void service_actions(struct server *self)
 {
-    pthread_mutex_lock(&active_lock);
-    while (active_count >= self->max_workers && !stop_requested)
-        wait_a_while(100);
-    pthread_mutex_unlock(&active_lock);
+    lock_workers();
+    reap_workers();
+    while (active_count >= self->max_workers && !stop_requested) {
+        wait_for_change(100);
+        reap_workers();
+    }
+    unlock_workers();
 }
 
-/* threading_server_close - wake every thread with shutdown() on its
- * request, wait (at most STOP_GRACE_MS) until all have ended */
-static void threading_server_close(struct server *self)
+/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
+static long long now_ms(void)
 {
-    struct timespec deadline = deadline_in(STOP_GRACE_MS);
+    struct timespec ts;
 
-    (void)self;
-    pthread_mutex_lock(&active_lock);
-    for (long i = 0; i < max_workers; i++)
-        if (active_requests[i] != -1)
-            shutdown(active_requests[i], SHUT_RDWR);
-    /* One deadline for the whole wait: every ending thread wakes us, so a
-     * budget counted in wake-ups would run out long before the time. */
-    while (active_count > 0)
-        if (pthread_cond_timedwait(&active_changed, &active_lock, &deadline) == ETIMEDOUT)
-            break;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* stop_workers - server_close()'s part: ask every worker to stop, wait
+ * for them (STOP_GRACE_MS at most, on the clock), then end the rest */
+static void stop_workers(struct server *self)
+{
+    long long deadline = now_ms() + STOP_GRACE_MS;
+
+    lock_workers();
+    for (long i = 0; i < self->max_workers; i++)
+        if (workers[i].busy)
+            stop_worker(&workers[i]);
+    reap_workers();
+    while (active_count > 0 && now_ms() < deadline) {
+        wait_for_change((long)(deadline - now_ms()));
+        reap_workers();
+    }
     if (active_count > 0)
-        note("%ld threads did not end in time", active_count);
-    pthread_mutex_unlock(&active_lock);
-}
-
-static const struct mixin threading_mixin = {
-    threading_process_request, threading_service_actions, threading_server_close};
-
-/* mixin_init - allocate what the mix-in keeps per worker */
-static void mixin_init(void)
-{
-    active_requests = malloc((size_t)max_workers * sizeof *active_requests);
-    if (active_requests == NULL)
-        die("malloc");
-    for (long i = 0; i < max_workers; i++)
-        active_requests[i] = -1;
+        end_stragglers();
+    unlock_workers();
 }
 
 /* ---- the user's part: a request handler -------------------------------- */
@@ -377,21 +450,23 @@ static const struct request_handler_class echo_handler = {echo_setup, echo_handl
 
 /* ---- the program ---------------------------------------------------------- */
 
-/* on_stop_signal - SIGINT/SIGTERM in the server: set the flag, and
- * shutdown() the listening socket so that serve_forever's poll() returns
- * at once even if the signal came just before poll() was called */
+/* on_stop_signal - SIGINT/SIGTERM: set the flag, and shutdown() the
+ * socket the process may be asleep on, so that the sleep ends at once even
+ * if the signal came just before it began: the server's poll() on the
+ * listening socket, or a child's recv() or send() on its client's */
 static void on_stop_signal(int signo)
 {
     int saved_errno = errno;
 
     (void)signo;
     stop_requested = 1;
-    if (listen_fd_for_signal >= 0)
-        shutdown(listen_fd_for_signal, SHUT_RDWR);
+    if (socket_for_signal >= 0)
+        shutdown(socket_for_signal, SHUT_RDWR);
     errno = saved_errno;
 }
 
-/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
+/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE; let
+ * SIGCHLD in (used by lesson 06's mix-in) */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -408,6 +483,7 @@ static void install_signals(void)
 
     /* The signal mask survives exec(): unblock what we rely on, in case
      * whoever started us had blocked it. */
+    sigaddset(&sa.sa_mask, SIGCHLD);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
     if (sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL) == -1)
@@ -461,8 +537,8 @@ static void parse_args(int argc, char *argv[], const char **host, const char **p
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    /* static: the threads reach it through self->server, and one still
-     * running when main returns must not read a dead stack frame */
+    /* static: a worker reaches it through its server pointer, and a thread
+     * still running when main returns must not read a dead stack frame */
     static struct server server;
 
     prog_name = "socketserver";
@@ -471,12 +547,12 @@ int main(int argc, char *argv[])
     mixin_init();
 
     /* server = ThreadingTCPServer((host, port), EchoHandler) */
-    server_init(&server, host, port, &echo_handler, &threading_mixin);
-    listen_fd_for_signal = server.socket;
+    server_init(&server, host, port, &echo_handler);
+    socket_for_signal = server.socket;
     print_ready_line(server.socket);
     serve_forever(&server);
     note("stopping");
-    listen_fd_for_signal = -1;              /* a second signal must not touch it */
+    socket_for_signal = -1;                 /* a second signal must not touch it */
     server_close(&server);
     return 0;
 }
