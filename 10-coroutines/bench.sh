@@ -10,7 +10,13 @@
 #      07-threads' thread-per-client server, when their sources exist:
 #        idle: 10 active clients plus 10,000 idle connections (open, silent);
 #              resident memory per idle connection = (server RSS with them
-#              - RSS just after start) / 10,000
+#              - RSS just after start) / 10,000, from load's rss_kib (the
+#              kernel's RSS counter in /proc/PID/stat); and what the idle
+#              connections alone add, counted page by page in
+#              /proc/PID/smaps_rollup: before, after one second of the 10
+#              active clients alone (the server's fixed costs: the active
+#              clients' state, first-use pages); after, once every idle
+#              connection is accepted
 #        busy: 10,000 connections all echoing 64-byte requests at once,
 #              three rounds with the servers taking turns (the machine's
 #              noise is large), then the median of each
@@ -32,8 +38,11 @@
 # the machine still adds noise: compare the servers with each other, in
 # one run, not with another machine.
 #
-# Usage: ./bench.sh                 (about seven minutes)
+# Usage: ./bench.sh                 (about eight minutes)
 #        BENCH_SECS=10 BENCH_CONNS=5000 BENCH_ROUNDS=5 ./bench.sh
+#        BENCH_ONLY="idle busy" BENCH_SERVERS="10-coroutines 05-selectors-epoll" ./bench.sh
+#          (only those sections: switch idle busy short; only the servers
+#          whose labels are listed: a short run, one thing at a time)
 # Figures are printed, never judged: the script fails only if a program
 # cannot run.
 set -u
@@ -43,6 +52,8 @@ load=$lab/tests/tools/load
 secs=${BENCH_SECS:-5}
 conns=${BENCH_CONNS:-10000}
 rounds=${BENCH_ROUNDS:-3}
+only=${BENCH_ONLY:-switch idle busy short}
+only_servers=${BENCH_SERVERS:-}
 command -v "${CC:-cc}" >/dev/null ||
   { echo "bench: needs a C compiler (cc, or CC=...) to build its own copies" >&2; exit 1; }
 work=$(mktemp -d)
@@ -87,6 +98,13 @@ fi
 # rss_kib PID - resident memory of one process, KiB
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
+# exact_rss_kib PID - the same, counted page by page (smaps walks the page
+# tables; the RSS counters of stat and status may be a few pages off)
+exact_rss_kib() { awk '/^Rss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
+
+# wanted WORD LIST - true if WORD is in the space-separated LIST
+wanted() { [[ " $2 " == *" $1 "* ]]; }
+
 # start - start a server (command line in "$@") on port 0 in its own
 # process group; sets server_pid and port
 start() {
@@ -112,18 +130,36 @@ stop() {
 # idle_run LABEL COMMAND... - 10 active clients plus $conns idle ones;
 # prints load's line and the resident memory per idle connection
 idle_run() {
-  local label=$1 base line rss
+  local label=$1 base exact_base exact="" line rss load_pid
   shift
   start "$@"
   base=$(rss_kib "$server_pid")
-  line=$("${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
-           --label "$label")
+  "${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d 1 >/dev/null    # warm-up
+  exact_base=$(exact_rss_kib "$server_pid")
+  "${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --idle "$conns" --pid "$server_pid" \
+    --label "$label" >"$work/idle" &
+  load_pid=$!
+  # Once the server holds every connection (a descriptor each), and a
+  # second later (each client's first steps done), count its pages.
+  for _ in $(seq $((secs * 20))); do
+    if [ "$(ls "/proc/$server_pid/fd" | wc -l)" -ge $((conns + 10)) ]; then
+      sleep 1
+      exact=$(exact_rss_kib "$server_pid")
+      break
+    fi
+    sleep 0.05
+  done
+  wait "$load_pid"
+  line=$(cat "$work/idle")
   stop
   echo "idle: $line"
   rss=$(sed -n 's/.*rss_kib=\([0-9]*\).*/\1/p' <<<"$line")
   [ -n "$rss" ] && awk -v l="$label" -v r="$rss" -v b="$base" -v n="$conns" 'BEGIN {
-    printf "idle: %s resident memory: %d KiB at start, %d KiB with %d idle connections:" \
-           " %.2f KiB per idle connection\n", l, b, r, n, (r - b) / n }'
+    printf "idle: %s resident memory (stat): %d KiB at start, %d KiB with %d idle connections:" \
+           " %.3f KiB per idle connection\n", l, b, r, n, (r - b) / n }'
+  [ -n "$exact" ] && awk -v l="$label" -v r="$exact" -v b="$exact_base" -v n="$conns" 'BEGIN {
+    printf "idle: %s resident memory (smaps): %d KiB after the warm-up, %d KiB with %d idle" \
+           " connections more: %.3f KiB per idle connection\n", l, b, r, n, (r - b) / n }'
 }
 
 # busy_run LABEL COMMAND... - $conns connections all echoing
@@ -137,11 +173,13 @@ busy_run() {
 }
 
 echo "== machine: $(nproc) cores, $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "== 1. the cost of one switch"
-switches=$(build switches.c switches) || exit 1
-"$switches" -n 1000000
-if [ "$(uname -m)" = x86_64 ]; then
-  "$(build switches.c switches-hand -DGREEN_HAND_SWITCH)" -n 1000000 | grep 'hand-written'
+if wanted switch "$only"; then
+  echo "== 1. the cost of one switch"
+  switches=$(build switches.c switches) || exit 1
+  "$switches" -n 1000000
+  if [ "$(uname -m)" = x86_64 ]; then
+    "$(build switches.c switches-hand -DGREEN_HAND_SWITCH)" -n 1000000 | grep 'hand-written'
+  fi
 fi
 
 # The servers to compare: label, then command line.
@@ -161,37 +199,51 @@ if [ -f ../07-threads/server.c ]; then   # -m: a thread for every connection
 else
   echo "(no 07-threads/server.c: skipped)"
 fi
+if [ -n "$only_servers" ]; then
+  chosen=()
+  for entry in "${servers[@]}"; do
+    wanted "${entry%% *}" "$only_servers" && chosen+=("$entry")
+  done
+  servers=("${chosen[@]}")
+fi
 
-echo
-echo "== 2. $conns idle connections ($secs s per run, 64-byte requests)"
-for entry in "${servers[@]}"; do
-  # shellcheck disable=SC2086  # the entry is a label and a command line
-  idle_run $entry
-done
+if wanted idle "$only"; then
+  echo
+  echo "== 2. $conns idle connections ($secs s per run, 64-byte requests)"
+  for entry in "${servers[@]}"; do
+    # shellcheck disable=SC2086  # the entry is a label and a command line
+    idle_run $entry
+  done
+fi
 
-echo
-echo "== 3. $conns connections all echoing: $rounds rounds, the servers taking turns"
 : >"$work/busy"
-for round in $(seq "$rounds"); do
+if wanted busy "$only"; then
+  echo
+  echo "== 3. $conns connections all echoing: $rounds rounds, the servers taking turns"
+  for round in $(seq "$rounds"); do
+    for entry in "${servers[@]}"; do
+      # shellcheck disable=SC2086
+      busy_run $entry
+    done
+  done
+fi
+
+if wanted short "$only"; then
+  echo
+  echo "== 4. short connections: 10 clients, a new connection for every request"
   for entry in "${servers[@]}"; do
     # shellcheck disable=SC2086
-    busy_run $entry
+    set -- $entry
+    label=$1
+    shift
+    start "$@"
+    echo "short: $("${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --short \
+                     --pid "$server_pid" --label "$label")"
+    stop
   done
-done
+fi
 
-echo
-echo "== 4. short connections: 10 clients, a new connection for every request"
-for entry in "${servers[@]}"; do
-  # shellcheck disable=SC2086
-  set -- $entry
-  label=$1
-  shift
-  start "$@"
-  echo "short: $("${load_cpu[@]}" "$load" -p "$port" -c 10 -s 64 -d "$secs" --short \
-                   --pid "$server_pid" --label "$label")"
-  stop
-done
-
+wanted busy "$only" || exit 0
 echo
 echo "== medians of the $rounds rounds of section 3"
 awk '{
@@ -212,8 +264,14 @@ function median(arr, label, k,   vals, i, j, t) {
   return k % 2 ? vals[(k + 1) / 2] : (vals[k / 2] + vals[k / 2 + 1]) / 2
 }
 END {
+  ref = "05-selectors-epoll"
+  if (ref in n) { ref_rps = median(rps, ref, n[ref]); ref_cpu = median(cpu, ref, n[ref]) }
   for (c = 1; c <= count; c++) {
     l = order[c]
-    printf "busy median: %-26s rps=%.0f cpu_us_per_req=%.1f\n", l, median(rps, l, n[l]), median(cpu, l, n[l])
+    printf "busy median: %-26s rps=%.0f cpu_us_per_req=%.1f", l, median(rps, l, n[l]), median(cpu, l, n[l])
+    if (ref in n && ref_rps > 0 && ref_cpu > 0)
+      printf "  (%.0f%% of %s rps, %.2f times its cpu per request)", \
+             100 * median(rps, l, n[l]) / ref_rps, ref, median(cpu, l, n[l]) / ref_cpu
+    printf "\n"
   }
 }' "$work/busy"

@@ -6,9 +6,12 @@
  *   swapcontext      one ucontext switch between two contexts, nothing
  *                    else (it includes one rt_sigprocmask system call,
  *                    because ucontext saves and restores the signal mask)
- *   green_yield      one hand-over between two coroutines of green.h:
- *                    coroutine -> hub -> coroutine, two swapcontext calls
- *                    and the run queue
+ *   green_yield      one hand-over between two coroutines of green.h,
+ *                    a and b: a yields straight to b (one swapcontext),
+ *                    b ends the round, so it yields to the hub, which
+ *                    calls epoll_wait(..., 0) and switches to a: three
+ *                    swapcontext calls and one system call for two
+ *                    hand-overs
  *   thread switch    two threads pinned to the same CPU passing a byte
  *                    back and forth through two pipes: each hand-over is
  *                    a write, a read and a trip through the kernel's
@@ -118,7 +121,7 @@ static void bench_green_yield(void)
 #if defined(GREEN_HAND_SWITCH) && defined(__x86_64__)
     report("green_yield, hand-written switch", now_ns() - start, 2 * rounds);
 #else
-    report("green_yield (coroutine -> hub -> coroutine)", now_ns() - start, 2 * rounds);
+    report("green_yield (coroutine -> coroutine)", now_ns() - start, 2 * rounds);
 #endif
 }
 
