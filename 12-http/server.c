@@ -41,8 +41,10 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,40 +69,47 @@
 #define SWEEP_MS 500               /* how often timeouts are checked */
 #define SEND_TIMEOUT_MS 30000      /* a reader that takes nothing for 30 s */
 #define LINGER_MS 2000             /* see begin_close() */
+#define MAX_SPARE 64               /* closed connections kept for reuse */
 
 enum conn_state { READING, WRITING, LINGERING };
 
 /* One client connection. Everything it needs between two events lives
  * here, never in a static buffer: many connections are half-way through
- * at any moment. */
+ * at any moment. The two buffers come last: a new connection clears the
+ * fields before them (offsetof(struct conn, in) bytes), not 21 KiB. */
 struct conn {
     int fd;
     enum conn_state state;
     unsigned events;                   /* what epoll watches for now */
     char peer[ADDR_LEN];
-    char in[IN_CAP];                   /* bytes of requests not yet handled */
-    size_t in_len;
+    size_t in_len;                     /* bytes of requests in in[] */
     long long skip_body;               /* request body bytes still to discard */
-    char out[OUT_CAP];                 /* status line + headers (+ error page) */
-    size_t out_len, out_sent;
+    size_t out_len, out_sent;          /* bytes of the response in out[] */
     int file_fd;                       /* the file being sent, or -1 */
     off_t file_off, file_end;
     int keep_alive;                    /* after this response, read another */
     long long deadline_ms;             /* close it if still here by then */
     unsigned long requests;
     struct conn *prev, *next;          /* the list the timeout sweep walks */
+    char in[IN_CAP];                   /* bytes of requests not yet handled */
+    char out[OUT_CAP];                 /* status line, headers, a small file */
 };
 
 /* The server's state: one of everything, owned by the single thread. */
 static const char *prog_name = "server";
 static char root_dir[PATH_MAX];        /* realpath() of the document root */
 static size_t root_len;
+static int root_fd = -1;               /* the root, for openat2() */
+static int use_openat2 = 1;            /* 0: the realpath() fence (--no-openat2,
+                                          or a kernel without openat2) */
 static int quiet = 0;
 static long long idle_timeout_ms = 15000, header_timeout_ms = 10000;
 static int epoll_fd = -1, listen_fd = -1;
 static int accept_paused = 0;
 static struct conn *all_conns = NULL;
 static unsigned long conn_count = 0;
+static struct conn *spare_conns = NULL; /* freed ones, linked by next */
+static unsigned spare_count = 0;
 
 static volatile sig_atomic_t stop_requested = 0;
 
@@ -157,13 +167,15 @@ static void usage(FILE *out, int status)
 {
     fprintf(out,
             "Usage: %s [-H ADDR] [-p PORT] [-r ROOT] [-q] [--idle-timeout SECS]\n"
-            "              [--header-timeout SECS]\n"
+            "              [--header-timeout SECS] [--no-openat2]\n"
             "  -H ADDR   address to listen on (default 127.0.0.1)\n"
             "  -p PORT   port to listen on, 0 = any free port (default %s)\n"
             "  -r ROOT   document root (default: www/ beside this program)\n"
             "  -q        quiet: log errors only, not every connection and request\n"
             "  --idle-timeout SECS    close a kept-alive connection idle this long (15)\n"
             "  --header-timeout SECS  a request head must arrive within SECS (10)\n"
+            "  --no-openat2  keep files inside the root with realpath() and a prefix\n"
+            "                check, as on Linux before 5.6 (default: openat2)\n"
             "  -h, --help  show this help\n",
             prog_name, DEFAULT_PORT);
     exit(status);
@@ -279,6 +291,22 @@ static void print_ready_line(int fd)
     fflush(stdout);
 }
 
+/* openat2_beneath - open rel (relative) under the root in one system
+ * call. RESOLVE_BENEATH makes the kernel itself refuse, with EXDEV, any
+ * step that would leave the root while it walks the path: a "..", an
+ * absolute symbolic link (even one pointing back inside), a relative link
+ * that climbs out. RESOLVE_NO_MAGICLINKS refuses /proc-style links too.
+ * Linux 5.6 or later; glibc has no wrapper, hence syscall(). */
+static int openat2_beneath(const char *rel, int flags)
+{
+    struct open_how how;
+
+    memset(&how, 0, sizeof how);            /* fields it does not know: zero */
+    how.flags = (unsigned long long)flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+}
+
 /* set_root - resolve the document root once: -r ROOT, or the www folder
  * beside the executable (found through /proc/self/exe, so ./server works
  * from any current directory); exit 1 if it is not a directory */
@@ -286,6 +314,7 @@ static void set_root(const char *root)
 {
     char exe[PATH_MAX], guess[PATH_MAX + 8];
     struct stat st;
+    int fd;
 
     if (root == NULL) {
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -312,6 +341,23 @@ static void set_root(const char *root)
      * each), not at every folder from / down to the root again. */
     if (chdir(root_dir) == -1)
         die("chdir %s", root_dir);
+    if (!use_openat2)
+        return;
+    /* O_PATH: a handle on the folder to resolve paths from, nothing more */
+    root_fd = open(root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd == -1)
+        die("document root %s", root_dir);
+    fd = openat2_beneath(".", O_RDONLY | O_CLOEXEC);
+    if (fd == -1 && (errno == ENOSYS || errno == EPERM)) {
+        /* Linux before 5.6 (ENOSYS), or a container whose system call
+         * filter does not know openat2 (EPERM): the realpath() fence */
+        warn("openat2 unavailable, using realpath() instead");
+        use_openat2 = 0;
+    } else if (fd == -1) {
+        die("openat2 %s", root_dir);
+    } else {
+        close(fd);
+    }
 }
 
 /* set_interest - make epoll watch c for events (no call if unchanged) */
@@ -340,6 +386,37 @@ static void resume_accepting(void)
     accept_paused = 0;
 }
 
+/* new_conn - a struct conn with its fields cleared: a spare one if there
+ * is one (no malloc(), and its pages are already in memory), else a new
+ * one; NULL when out of memory. Clearing only the fields, not the two
+ * buffers, is enough: a buffer is only read up to what was written to it. */
+static struct conn *new_conn(void)
+{
+    struct conn *c = spare_conns;
+
+    if (c != NULL) {
+        spare_conns = c->next;
+        spare_count--;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        return NULL;
+    }
+    memset(c, 0, offsetof(struct conn, in));
+    return c;
+}
+
+/* free_conn - keep a closed connection's struct for the next one (up to
+ * MAX_SPARE, so a burst of clients does not hold its memory for ever) */
+static void free_conn(struct conn *c)
+{
+    if (spare_count >= MAX_SPARE) {
+        free(c);
+        return;
+    }
+    c->next = spare_conns;
+    spare_conns = c;
+    spare_count++;
+}
+
 /* close_conn - close one connection and forget it */
 static void close_conn(struct conn *c, const char *why)
 {
@@ -355,7 +432,7 @@ static void close_conn(struct conn *c, const char *why)
     if (c->next)
         c->next->prev = c->prev;
     conn_count--;
-    free(c);
+    free_conn(c);
     resume_accepting();                     /* a descriptor is free again */
 }
 
@@ -373,52 +450,54 @@ static void pause_accepting(void)
     accept_paused = 1;
 }
 
-/* accept_clients - accept every waiting connection (up to a batch) */
-static void accept_clients(void)
+/* accept_client - accept one waiting connection. One per report, not a
+ * loop until EAGAIN: the listener is level-triggered, so if more clients
+ * wait, the next epoll_pwait() reports it again, along with the clients
+ * already connected, which get their turn in between. A loop would end
+ * each round with an accept4() that fails with EAGAIN, a system call for
+ * nothing. */
+static void accept_client(void)
 {
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        struct epoll_event ev;
-        struct conn *c;
-        int fd = accept4(listen_fd, (struct sockaddr *)&addr, &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    struct epoll_event ev;
+    struct conn *c;
+    int fd = accept4(listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (fd == -1) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                pause_accepting();
-            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
-                     && errno != ECONNABORTED)
-                warn("accept");
-            return;
-        }
-        c = calloc(1, sizeof *c);
-        if (c == NULL) {
-            warn("calloc");
-            close(fd);
-            return;
-        }
-        c->fd = fd;
-        c->file_fd = -1;
-        c->state = READING;
-        c->events = EPOLLIN;
-        c->deadline_ms = now_ms() + idle_timeout_ms;
-        format_addr((struct sockaddr *)&addr, len, c->peer, sizeof c->peer);
-        ev.events = EPOLLIN;
-        ev.data.ptr = c;
-        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-            warn("epoll_ctl ADD");
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = all_conns;
-        if (all_conns)
-            all_conns->prev = c;
-        all_conns = c;
-        conn_count++;
-        note("connection from %s", c->peer);
+    if (fd == -1) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            pause_accepting();
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR
+                 && errno != ECONNABORTED)
+            warn("accept");
+        return;
     }
+    c = new_conn();
+    if (c == NULL) {
+        warn("malloc");
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->file_fd = -1;
+    c->state = READING;
+    c->events = EPOLLIN;
+    c->deadline_ms = now_ms() + idle_timeout_ms;
+    format_addr((struct sockaddr *)&addr, len, c->peer, sizeof c->peer);
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+        warn("epoll_ctl ADD");
+        close(fd);
+        free_conn(c);
+        return;
+    }
+    c->next = all_conns;
+    if (all_conns)
+        all_conns->prev = c;
+    all_conns = c;
+    conn_count++;
+    note("connection from %s", c->peer);
 }
 
 /* status_reason - the reason phrase of a status code */
@@ -478,15 +557,32 @@ static void http_date(time_t t, char *buf, size_t size)
              tm.tm_sec);
 }
 
+/* A formatted date and the time it shows: formatting costs more than
+ * comparing, and most requests show the same second (Date) or the same
+ * file (Last-Modified) as the one before. */
+struct date_cache {
+    time_t t;
+    char text[40];
+};
+
+/* cached_date - http_date(t), formatted only if t differs from last time */
+static const char *cached_date(struct date_cache *dc, time_t t)
+{
+    if (dc->t != t || dc->text[0] == '\0') {
+        http_date(t, dc->text, sizeof dc->text);
+        dc->t = t;
+    }
+    return dc->text;
+}
+
 /* put_head - write the status line and the headers every response has
  * into c->out; extra is more header lines ("Name: value\r\n"...) */
 static void put_head(struct conn *c, int status, const char *type, long long length,
                      const char *extra)
 {
-    char date[40];
+    static struct date_cache now;
     int n;
 
-    http_date(time(NULL), date, sizeof date);
     n = snprintf(c->out, sizeof c->out,
                  "HTTP/1.1 %d %s\r\n"
                  "Server: lab-12-http\r\n"
@@ -496,7 +592,8 @@ static void put_head(struct conn *c, int status, const char *type, long long len
                  "%s"
                  "Connection: %s\r\n"
                  "\r\n",
-                 status, status_reason(status), date, type, length, extra,
+                 status, status_reason(status), cached_date(&now, time(NULL)), type,
+                 length, extra,
                  c->keep_alive ? "keep-alive" : "close");
     /* extra is bounded by the callers; a truncated head would be a bug */
     c->out_len = n > 0 && (size_t)n < sizeof c->out ? (size_t)n : 0;
@@ -531,30 +628,43 @@ static int inside_root(const char *resolved)
            && (resolved[root_len] == '\0' || resolved[root_len] == '/');
 }
 
-/* open_under_root - open ROOT/rel for reading if, after every symbolic
- * link is followed, it is still inside the root. rel is relative and the
- * current directory is the root (set_root). Returns the descriptor with
- * *st filled in, or -1 with *status set (403, 404, 414, 500, 503). */
-static int open_under_root(const char *rel, struct stat *st, int *status)
+/* open_by_realpath - the second fence where openat2() is missing:
+ * realpath() follows every symbolic link and removes every "." and "..",
+ * and what is left is where the kernel would really go; serve it only if
+ * that is inside the root. Three steps and a window between the check
+ * and the open() (section 9 of the notes). Returns a descriptor, or -1
+ * with errno set (EXDEV: outside the root). */
+static int open_by_realpath(const char *rel)
 {
     char resolved[PATH_MAX];
-    int fd;
 
-    /* realpath() follows every symbolic link and removes every "." and
-     * "..": what is left is where the kernel would really go. */
-    if (realpath(rel[0] ? rel : ".", resolved) == NULL) {
-        *status = errno == EACCES ? 403 : errno == ENAMETOOLONG ? 414 : 404;
+    if (realpath(rel, resolved) == NULL)
+        return -1;
+    if (!inside_root(resolved)) {           /* a symlink that points out */
+        errno = EXDEV;
         return -1;
     }
-    if (!inside_root(resolved)) {           /* a symlink that points out */
-        note("refused a path that resolves outside the root");
-        return *status = 403, -1;
-    }
+    return open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+/* open_under_root - open ROOT/rel for reading if, after every symbolic
+ * link is followed, it is still inside the root. rel is relative, with
+ * no "." or ".." (http_target_to_path). Returns the descriptor with *st
+ * filled in, or -1 with *status set (403, 404, 414, 500, 503). */
+static int open_under_root(const char *rel, struct stat *st, int *status)
+{
+    const char *path = rel[0] ? rel : ".";
     /* O_NONBLOCK: opening a FIFO someone left in the root must not hang
      * the whole server; it does not change reads of a regular file. */
-    fd = open(resolved, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = use_openat2 ? openat2_beneath(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+                         : open_by_realpath(path);
+
     if (fd == -1) {
-        *status = errno == EACCES ? 403 : (errno == EMFILE || errno == ENFILE) ? 503 : 404;
+        if (errno == EXDEV)
+            note("refused a path that leads outside the root");
+        *status = (errno == EXDEV || errno == EACCES || errno == ELOOP) ? 403
+                  : errno == ENAMETOOLONG ? 414
+                  : (errno == EMFILE || errno == ENFILE) ? 503 : 404;
         return -1;
     }
     if (fstat(fd, st) == -1) {
@@ -606,10 +716,10 @@ static int put_location(char *buf, size_t size, const char *rel)
 static void start_ok(struct conn *c, int fd, const struct stat *st, const char *rel,
                      int is_head)
 {
-    char extra[80], last_mod[40];
+    static struct date_cache mtime;
+    char extra[80];
 
-    http_date(st->st_mtime, last_mod, sizeof last_mod);
-    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", last_mod);
+    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", cached_date(&mtime, st->st_mtime));
     put_head(c, 200, content_type(rel), (long long)st->st_size, extra);
     c->file_off = 0;
     c->file_end = is_head ? 0 : st->st_size;
@@ -750,11 +860,17 @@ static int next_request(struct conn *c)
  * returns 1 when all is sent, 0 when the socket is full, -1 on error */
 static int send_some(struct conn *c)
 {
+    /* MSG_MORE: more follows, so let the kernel hold these bytes back
+     * and fill the packet. Either the file follows (the head and its
+     * first bytes then share a packet), or this is the last response
+     * before the close: the FIN that close() or shutdown() sends at once
+     * (begin_close) then rides in the same packet as the response,
+     * instead of a packet of its own. */
+    int more = c->file_off < c->file_end || !c->keep_alive ? MSG_MORE : 0;
+
     while (c->out_sent < c->out_len) {
-        /* MSG_MORE: the file follows, so let the kernel put the headers
-         * and the first bytes of the file in one packet. */
         ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
-                         MSG_NOSIGNAL | (c->file_off < c->file_end ? MSG_MORE : 0));
+                         MSG_NOSIGNAL | more);
         if (n == -1)
             return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : errno == EINTR ? 0 : -1;
         c->out_sent += (size_t)n;
@@ -912,7 +1028,7 @@ static void run_loop(const sigset_t *wait_mask)
         for (int i = 0; i < ready_count; i++) {
             struct conn *c = events[i].data.ptr;
             if (c == NULL)
-                accept_clients();
+                accept_client();
             else if (c->state == WRITING)
                 advance(c);                 /* EPOLLOUT, or EPOLLERR: send says */
             else
@@ -944,6 +1060,7 @@ int main(int argc, char *argv[])
         {"help", no_argument, NULL, 'h'},
         {"idle-timeout", required_argument, NULL, 'I'},
         {"header-timeout", required_argument, NULL, 'T'},
+        {"no-openat2", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     const char *host = "127.0.0.1", *port = DEFAULT_PORT, *root = NULL;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -958,6 +1075,7 @@ int main(int argc, char *argv[])
         case 'q': quiet = 1; break;
         case 'I': idle_timeout_ms = parse_seconds(optarg, "idle timeout"); break;
         case 'T': header_timeout_ms = parse_seconds(optarg, "header timeout"); break;
+        case 'R': use_openat2 = 0; break;
         case 'h': usage(stdout, 0); break;
         default: usage(stderr, 2);          /* getopt printed the reason */
         }
@@ -988,6 +1106,11 @@ int main(int argc, char *argv[])
     note("stopping");
     while (all_conns != NULL)
         close_conn(all_conns, "server stopping");
+    while (spare_conns != NULL) {
+        struct conn *c = spare_conns;
+        spare_conns = c->next;
+        free(c);
+    }
     close(listen_fd);
     close(epoll_fd);
     return 0;

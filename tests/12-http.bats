@@ -301,9 +301,11 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
 
 # --- the root is a fence ---------------------------------------------------
 
-@test "traversal is refused, plain, percent-encoded, with encoded slashes, absolute form" {
+# check_traversal [SERVER OPTIONS] - targets that climb out of the root,
+# as text: the first fence (http_target_to_path) refuses them all
+check_traversal() {
   make_root
-  start_server $L -r "$ROOT"
+  start_server $L -r "$ROOT" "$@"
   for path in /../secret.txt /sub/../../secret.txt /%2e%2e/secret.txt /%2E%2E%2Fsecret.txt \
               /..%2fsecret.txt /sub/%2e%2e/%2e%2e/secret.txt /./../secret.txt \
               /../../../../../../etc/passwd /%2e%2e/%2e%2e/%2e%2e/etc/passwd; do
@@ -319,20 +321,59 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   ! grep -q "TOP-SECRET" "$SERVER_ERR"
 }
 
-@test "a symbolic link that leads out of the root is refused; one inside is followed" {
+# check_symlinks [SERVER OPTIONS] - symbolic links inside the root: the
+# second fence (openat2 RESOLVE_BENEATH, or realpath() and a prefix
+# check with --no-openat2) refuses every one that leads out, however it
+# is reached, and follows those that stay inside
+check_symlinks() {
   make_root
-  ln -s "$SECRET" "$ROOT/leak.txt"
-  ln -s "$BATS_TEST_TMPDIR" "$ROOT/up"
+  ln -s "$SECRET" "$ROOT/leak.txt"             # absolute, out
+  ln -s ../secret.txt "$ROOT/rel-leak.txt"     # relative, climbs out
+  ln -s ../../secret.txt "$ROOT/sub/deep-leak.txt"
+  ln -s leak.txt "$ROOT/chain.txt"             # a link to a link that leads out
+  ln -s "$BATS_TEST_TMPDIR" "$ROOT/up"         # folders that lead out
+  ln -s .. "$ROOT/parent"
   ln -s /etc "$ROOT/etc"
-  ln -s style.css "$ROOT/alias.css"
-  start_server $L -r "$ROOT"
-  [ "$(code /leak.txt)" = 403 ]
-  [ "$(code /up/secret.txt)" = 403 ]
-  [ "$(code /etc/passwd)" = 403 ]
-  [ "$(code /%6ceak.txt)" = 403 ]
-  run hcurl "http://127.0.0.1:$SERVER_PORT/leak.txt"
-  refute_output --partial "TOP-SECRET"
+  ln -s /proc/self/root "$ROOT/procroot"       # a /proc "magic" link
+  ln -s loop "$ROOT/loop"                      # a link to itself
+  ln -s style.css "$ROOT/alias.css"            # links that stay inside
+  ln -s ../style.css "$ROOT/sub/up.css"
+  ln -s sub "$ROOT/subalias"
+  start_server $L -r "$ROOT" "$@"
+  for path in /leak.txt /rel-leak.txt /sub/deep-leak.txt /chain.txt /up/secret.txt \
+              /parent/secret.txt /etc/passwd /procroot/etc/passwd /loop \
+              /%6ceak.txt /%70arent/secret.txt /sub/%64eep-leak.txt /parent%2fsecret.txt; do
+    c=$(code "$path")
+    [ "$c" = 403 ] || { echo "# $path answered $c"; false; }
+    run hcurl "http://127.0.0.1:$SERVER_PORT$path"
+    refute_output --partial "TOP-SECRET"
+  done
   [ "$(code /alias.css)" = 200 ]
+  [ "$(code /sub/up.css)" = 200 ]
+  run hcurl "http://127.0.0.1:$SERVER_PORT/subalias/"
+  assert_output --partial "in the sub folder"
+}
+
+@test "traversal is refused, plain, percent-encoded, with encoded slashes, absolute form" {
+  check_traversal
+}
+
+@test "traversal is refused the same with --no-openat2 (the realpath() fence)" {
+  check_traversal --no-openat2
+}
+
+@test "a symbolic link that leads out of the root is refused; one inside is followed" {
+  check_symlinks
+  # openat2 refuses every absolute link, even one that points back inside
+  ln -s "$ROOT/style.css" "$ROOT/abs.css"
+  [ "$(code /abs.css)" = 403 ]
+}
+
+@test "with --no-openat2, realpath() and the prefix check refuse the same links" {
+  check_symlinks --no-openat2
+  # realpath() compares where a link ends: an absolute one back inside is served
+  ln -s "$ROOT/style.css" "$ROOT/abs.css"
+  [ "$(code /abs.css)" = 200 ]
 }
 
 @test "folders: /sub redirects to /sub/, which serves its index.html; a FIFO is refused" {
