@@ -17,8 +17,8 @@
  * server may open: split off the query, percent-decode, refuse NUL bytes,
  * drop "." and empty segments, resolve ".." and refuse any that would
  * climb above the root. It is the first of two fences; the server adds
- * the second (realpath() and a prefix check) because symbolic links can
- * still point outside.
+ * the second (openat2() with RESOLVE_BENEATH, or realpath() and a prefix
+ * check) because symbolic links can still point outside.
  *
  * Written from RFC 9112 (HTTP/1.1 message syntax) and RFC 9110 (HTTP
  * semantics); section numbers are given where a rule comes from.

@@ -29,8 +29,8 @@
  * fuzz/ (the parser under libFuzzer), NOTES.md.
  * Seeds: 002 (the HTTP server on port 8000, SO_REUSEADDR), 004 (IO
  * multiplexing, epoll).
- * Linux-specific: epoll, accept4, sendfile, MSG_MORE, /proc/self/exe
- * (hence _GNU_SOURCE).
+ * Linux-specific: epoll, accept4, sendfile, MSG_MORE, /proc/self/exe,
+ * openat2 (hence _GNU_SOURCE).
  */
 #define _GNU_SOURCE
 
@@ -300,11 +300,17 @@ static void print_ready_line(int fd)
 static int openat2_beneath(const char *rel, int flags)
 {
     struct open_how how;
+    int fd, tries = 0;
 
     memset(&how, 0, sizeof how);            /* fields it does not know: zero */
     how.flags = (unsigned long long)flags;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+    /* EAGAIN: a rename elsewhere raced with a ".." inside a link, and the
+     * kernel could not be sure the walk stayed inside; it asks for a retry */
+    do
+        fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+    while (fd == -1 && errno == EAGAIN && ++tries < 3);
+    return fd;
 }
 
 /* set_root - resolve the document root once: -r ROOT, or the www folder
@@ -664,7 +670,7 @@ static int open_under_root(const char *rel, struct stat *st, int *status)
             note("refused a path that leads outside the root");
         *status = (errno == EXDEV || errno == EACCES || errno == ELOOP) ? 403
                   : errno == ENAMETOOLONG ? 414
-                  : (errno == EMFILE || errno == ENFILE) ? 503 : 404;
+                  : (errno == EMFILE || errno == ENFILE || errno == EAGAIN) ? 503 : 404;
         return -1;
     }
     if (fstat(fd, st) == -1) {
@@ -787,7 +793,7 @@ static int start_file(struct conn *c, const struct http_request *req, int is_hea
     start_error(c, status,
                 status == 403 ? "That path is not yours to see." :
                 status == 404 ? "No such file here." :
-                status == 503 ? "The server is out of file descriptors; try again." :
+                status == 503 ? "The server cannot open files right now; try again." :
                 "The request target could not be understood.",
                 is_head, NULL);
     return status;
