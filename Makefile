@@ -10,6 +10,7 @@
 #   make check           the suite under ASan+UBSan, threaded lessons under
 #                        TSan, every server under valgrind memcheck
 #   make grade DIR=path  build a student's checkout, run these tests on it
+#                        (POINTS=tests/points.example: weigh the tests)
 #   make bench           every server design measured side by side
 #                        (BENCH_QUICK=1: about a minute); make plot: charts
 #
