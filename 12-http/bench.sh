@@ -20,12 +20,14 @@
 #
 # Usage: ./bench.sh                 (needs: apt-get install wrk nginx)
 #        DURATION=5 ROUNDS=3 THREADS=1 CONNS=100 ./bench.sh   (the defaults)
+#        SERVER_OPTS=--no-openat2 ./bench.sh   (options for the lab server)
 set -u
 cd "$(dirname "$0")" || exit 1
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1}
 CONNS=${CONNS:-100}
+SERVER_OPTS=${SERVER_OPTS:-}
 [ -x ./server ] || { echo "bench: run 'make' first" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -52,7 +54,8 @@ free_port() {
 }
 
 root=$(cd www && pwd)
-./server -q -p 0 -r "$root" >"$work/server.out" 2>"$work/server.err" &
+# shellcheck disable=SC2086 # SERVER_OPTS: several words on purpose
+./server -q -p 0 -r "$root" $SERVER_OPTS >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" && break; sleep 0.05; done
 lab_port=$(sed -n 's/^listening on .*://p' "$work/server.out")
@@ -125,7 +128,7 @@ measure() {
 }
 
 echo "# $(nproc) cores, $(uname -r), wrk -t$THREADS -c$CONNS -d${DURATION}s, file $(stat -c %s www/index.html) bytes, $ROUNDS rounds"
-echo "# lab server on :$lab_port, nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') (1 worker) on :$nginx_port"
+echo "# lab server${SERVER_OPTS:+ ($SERVER_OPTS)} on :$lab_port, nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') (1 worker) on :$nginx_port"
 
 # The four runs take turns, round after round, so that a burst of other
 # work on the machine hits both servers alike; the medians are compared.

@@ -565,7 +565,9 @@ static void http_date(time_t t, char *buf, size_t size)
 
 /* A formatted date and the time it shows: formatting costs more than
  * comparing, and most requests show the same second (Date) or the same
- * file (Last-Modified) as the one before. */
+ * file (Last-Modified) as the one before. Shared by all connections, which
+ * is safe only because one thread uses it and copies the text into the
+ * connection's own c->out at once. */
 struct date_cache {
     time_t t;
     char text[40];
@@ -599,8 +601,7 @@ static void put_head(struct conn *c, int status, const char *type, long long len
                  "Connection: %s\r\n"
                  "\r\n",
                  status, status_reason(status), cached_date(&now, time(NULL)), type,
-                 length, extra,
-                 c->keep_alive ? "keep-alive" : "close");
+                 length, extra, c->keep_alive ? "keep-alive" : "close");
     /* extra is bounded by the callers; a truncated head would be a bug */
     c->out_len = n > 0 && (size_t)n < sizeof c->out ? (size_t)n : 0;
     c->out_sent = 0;
@@ -666,11 +667,12 @@ static int open_under_root(const char *rel, struct stat *st, int *status)
                          : open_by_realpath(path);
 
     if (fd == -1) {
-        if (errno == EXDEV)
+        int err = errno;                    /* note() may change errno */
+        if (err == EXDEV)
             note("refused a path that leads outside the root");
-        *status = (errno == EXDEV || errno == EACCES || errno == ELOOP) ? 403
-                  : errno == ENAMETOOLONG ? 414
-                  : (errno == EMFILE || errno == ENFILE || errno == EAGAIN) ? 503 : 404;
+        *status = (err == EXDEV || err == EACCES || err == ELOOP) ? 403
+                  : err == ENAMETOOLONG ? 414
+                  : (err == EMFILE || err == ENFILE || err == EAGAIN) ? 503 : 404;
         return -1;
     }
     if (fstat(fd, st) == -1) {
