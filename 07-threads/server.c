@@ -51,7 +51,7 @@ struct client {
  * Everything below is shared between threads: touch it only while
  * holding `lock`. A free slot of live_fds holds -1. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t thread_ended = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t thread_ended;    /* set up by init_thread_ended() */
 static int *live_fds;
 static long live_threads = 0;
 static long max_threads = DEFAULT_MAX_THREADS;
@@ -129,13 +129,31 @@ static void unlock_or_die(void)
     }
 }
 
-/* deadline_in - the CLOCK_REALTIME time ms milliseconds from now, the
- * form pthread_cond_timedwait() wants */
+/* init_thread_ended - make thread_ended's timed waits read
+ * CLOCK_MONOTONIC: by default they read the wall clock, and a clock set
+ * back while the main thread waits would stretch the wait by as much,
+ * deaf to a stop */
+static void init_thread_ended(void)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&attr)) != 0
+        || (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0
+        || (rc = pthread_cond_init(&thread_ended, &attr)) != 0) {
+        errno = rc;
+        die("pthread_cond_init");
+    }
+    pthread_condattr_destroy(&attr);
+}
+
+/* deadline_in - the CLOCK_MONOTONIC time ms milliseconds from now, the
+ * form pthread_cond_timedwait() on thread_ended wants */
 static struct timespec deadline_in(long ms)
 {
     struct timespec deadline;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_nsec += ms * 1000000L;
     deadline.tv_sec += deadline.tv_nsec / 1000000000L;
     deadline.tv_nsec %= 1000000000L;
@@ -333,6 +351,7 @@ int main(int argc, char *argv[])
         die("malloc");
     for (long i = 0; i < max_threads; i++)
         live_fds[i] = -1;
+    init_thread_ended();
     install_signals();
     listen_fd = open_listener(host, port);
     listen_fd_for_signal = listen_fd;

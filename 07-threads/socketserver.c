@@ -237,15 +237,28 @@ static void remove_worker(struct worker *worker)
 /* ---- ThreadingMixIn: a worker is a thread ------------------------------- */
 
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_ended = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t worker_ended;   /* set up in mixin_init() */
 
-/* mixin_init - the table (a thread's end sends no signal, and a detached
- * thread leaves nothing behind to collect) */
+/* mixin_init - the table, and the condition variable a thread signals
+ * as it ends (its end sends no signal, and a detached thread leaves
+ * nothing behind to collect). Its timed waits read CLOCK_MONOTONIC: by
+ * default they read the wall clock, and a clock set back while the main
+ * thread waits would stretch the wait by as much, deaf to a stop. */
 static void mixin_init(void)
 {
+    pthread_condattr_t attr;
+    int rc;
+
     workers = calloc((size_t)max_workers, sizeof *workers);
     if (workers == NULL)
         die("calloc");
+    if ((rc = pthread_condattr_init(&attr)) != 0
+        || (rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) != 0
+        || (rc = pthread_cond_init(&worker_ended, &attr)) != 0) {
+        errno = rc;
+        die("pthread_cond_init");
+    }
+    pthread_condattr_destroy(&attr);
 }
 
 /* lock_workers - lock the table's mutex: the threads write it as they end */
@@ -267,7 +280,7 @@ static void wait_for_change(long ms)
 {
     struct timespec deadline;
 
-    clock_gettime(CLOCK_REALTIME, &deadline);   /* the clock the wait reads */
+    clock_gettime(CLOCK_MONOTONIC, &deadline);  /* the clock worker_ended reads */
     deadline.tv_sec += ms / 1000;
     deadline.tv_nsec += (ms % 1000) * 1000000L;
     if (deadline.tv_nsec >= 1000000000L) {

@@ -37,6 +37,14 @@ queued_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
 # count_lines FILE REGEX N - true when at least N lines of FILE match
 count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
 
+# asleep_in_futex PID - true when PID's main thread sleeps in a futex (a
+# pthread wait), or when the kernel does not say where it sleeps (wchan 0)
+asleep_in_futex() {
+  local wchan
+  wchan=$(cat "/proc/$1/wchan" 2>/dev/null) || return 1
+  [ "$wchan" = 0 ] || [[ "$wchan" == *futex* ]]
+}
+
 # teardown - stop what the test started, then fail if any program the test
 # ran in the background (servers, peers, clients) reported a sanitizer
 # finding on its stderr: a report does not always change an exit status
@@ -231,6 +239,51 @@ teardown() {
     exec {feed3}>&-
     wait_exit "$third"
     [ "$EXIT_STATUS" -eq 0 ]
+  done
+}
+
+@test "-m 1: at the limit, SIGTERM ends the server even when the wall clock is set back" {
+  # The wait at the limit is bounded (100 ms), but a deadline on the wall
+  # clock (CLOCK_REALTIME, pthread_cond_timedwait's default) moves with
+  # it: set back an hour (NTP, an administrator, a resumed VM) while the
+  # server waits, and the 100 ms last an hour, deaf to SIGTERM. A
+  # preloaded clock_gettime() that reads the wall clock an hour ahead
+  # plays the step. A sanitizer's runtime or a wrapper would interpose
+  # clock_gettime() first.
+  if grep -aqE '__(tsan|asan)_init' "$LAB/$L/server" || [ -n "$LAB_WRAP" ]; then
+    skip "needs a build without sanitizers or wrapper"
+  fi
+  shim=$BATS_TEST_TMPDIR/clock-ahead
+  cat >"$shim.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <time.h>
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    int (*real)(clockid_t, struct timespec *) =
+        (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+
+    if (rc == 0 && id == CLOCK_REALTIME)
+        ts->tv_sec += 3600;
+    return rc;
+}
+EOF
+  "${CC:-cc}" -shared -fPIC -o "$shim.so" "$shim.c" -ldl || skip "cannot build the preload"
+  for prog in $SERVERS; do
+    start_server_cmd env LD_PRELOAD="$shim.so" "$LAB/$L/$prog" -p 0 -m 1
+    exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    printf 'one\n' >&$c1
+    read -r -t "$LAB_WAIT" reply <&$c1
+    [ "$reply" = "ONE" ]
+    exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"   # waits in the backlog
+    printf 'two\n' >&$c2
+    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 4
+    wait_until "$LAB_WAIT" asleep_in_futex "$SERVER_PID"   # in the wait
+    kill -TERM "$SERVER_PID"
+    wait_exit "$SERVER_PID"
+    [ "$EXIT_STATUS" -eq 0 ]
+    exec {c1}>&- {c2}>&-
   done
 }
 
