@@ -271,8 +271,9 @@ static void mixin_init(void)
         die("sigaction");
 }
 
-/* lock_workers - hold back the signals that change the table's meaning:
- * one arriving between a test and the sleep after it would be missed */
+/* lock_workers - hold back SIGCHLD and the stop signals while the table
+ * and stop_requested are tested: one arriving between a test and the
+ * sleep after it would wake nobody; held back, it ends the sleep at once */
 static void lock_workers(void)
 {
     sigprocmask(SIG_BLOCK, &wake_signals, &unlocked_mask);
