@@ -237,7 +237,7 @@ static void remove_worker(struct worker *worker)
 /* ---- ThreadingMixIn: a worker is a thread ------------------------------- */
 
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t worker_ended;   /* set up in mixin_init() */
+static pthread_cond_t worker_ended;     /* set up in mixin_init() */
 
 /* mixin_init - the table, and the condition variable a thread signals
  * as it ends (its end sends no signal, and a detached thread leaves
