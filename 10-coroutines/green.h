@@ -290,6 +290,9 @@ struct green {
     int armed_fd;               /* registered with epoll, data.ptr = us; -1 */
     int wait_fd;                /* parked on it, or woken for it; -1 if none */
     uint32_t wait_events;       /* which events of armed_fd wake us */
+    int may_read;               /* armed_fd: epoll said readable since the
+                                   last short read (see green_recv) */
+    int hung_up;                /* armed_fd: epoll said the peer is gone */
     struct green *next;         /* link in the run queue or sleep list */
     struct green *joiner;       /* who is parked in green_join() on us */
     struct green *all_prev, *all_next;  /* every coroutine not yet freed */
@@ -623,6 +626,10 @@ static inline void hub_poll(void)
     for (int i = 0; i < ready_count; i++) {
         struct green *g = events[i].data.ptr;   /* who registered the fd */
 
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            g->may_read = 1;
+        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            g->hung_up = 1;     /* for good: end of file is no edge */
         if (g->state == GREEN_WAITING_IO && (events[i].events & g->wait_events)) {
             sched.io_waiters--;
             make_ready(g);
@@ -791,6 +798,7 @@ static inline int arm(struct green *self, int fd)
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = self;
+    self->may_read = self->hung_up = 0;     /* ADD and MOD report it anew */
     if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
         self->armed_fd = fd;
         return 0;
@@ -935,13 +943,34 @@ static inline int green_connect(int fd, const struct sockaddr *addr, socklen_t l
     return 0;
 }
 
-/* green_recv - recv() that parks instead of blocking */
+/* green_recv - recv() that parks instead of blocking, for stream
+ * sockets (TCP, Unix stream).
+ *
+ * It saves the recv() that would fail with EAGAIN, as nginx does: when a
+ * recv() on a stream socket returns fewer bytes than asked, the kernel's
+ * receive queue was empty at that moment, and any byte that arrives later
+ * makes an edge epoll reports (the hub then sets may_read). So until that
+ * edge has come, the next green_recv() parks at once instead of trying.
+ * Except once epoll has reported the peer's end of file (EPOLLRDHUP) or an
+ * error: the short read may have taken the last bytes and the end of file
+ * with them, and the recv() that returns 0 would then wait for an edge
+ * that never comes. (Not for datagram sockets: a short datagram says
+ * nothing about the next one; nor with urgent data, where TCP stops a
+ * read short at the urgent mark. Not with flags: MSG_PEEK leaves the bytes
+ * where they are.) */
 static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
 {
+    struct green *self = sched.current;
+    int hint = self != NULL && flags == 0;
+
+    if (hint && self->armed_fd == fd && !self->may_read && green_wait_fd(fd, EPOLLIN) == -1)
+        return -1;
     for (;;) {
         ssize_t n = recv(fd, buf, len, flags);
 
         if (n >= 0) {
+            if (hint && n > 0 && (size_t)n < len && self->armed_fd == fd && !self->hung_up)
+                self->may_read = 0;     /* drained: wait for the next edge */
             fair_share();
             return n;
         }
