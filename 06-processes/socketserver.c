@@ -36,9 +36,10 @@
  * not in a SIGCHLD handler as server.c does, and it keeps at most
  * max_children (Python: 40) by waiting for one to end. Unlike Python's,
  * its SIGCHLD handler (which does nothing) makes a child's end wake the
- * loop at once, the wait at the limit is a pselect() that a stop signal
- * cannot slip past, and server_close() ends the children (SIGTERM, SIGKILL
- * after a grace period) instead of waiting for their clients to go.
+ * loop at once (nearly always: see NOTES.md), the wait at the limit is a
+ * pselect() that a stop signal cannot slip past, and server_close() ends
+ * the children (SIGTERM, SIGKILL after a grace period) instead of waiting
+ * for their clients to go.
  *
  * Usage: ./socketserver [-H ADDR] [-p PORT] [-m MAX]
  *        (defaults: 127.0.0.1, 9006, 40 children at most)
@@ -207,7 +208,8 @@ static void server_close(struct server *self)
 struct worker {
     int busy;                           /* 0: a free slot */
     worker_id id;                       /* the worker's pid, or its thread */
-    int request;                        /* the socket it serves */
+    int request;                        /* the socket it serves (lesson 06's
+                                         * parent has closed its own copy) */
     char client_address[ADDR_LEN];
     struct server *server;
 };

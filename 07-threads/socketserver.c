@@ -203,7 +203,8 @@ static void server_close(struct server *self)
 struct worker {
     int busy;                           /* 0: a free slot */
     worker_id id;                       /* the worker's pid, or its thread */
-    int request;                        /* the socket it serves */
+    int request;                        /* the socket it serves (lesson 06's
+                                         * parent has closed its own copy) */
     char client_address[ADDR_LEN];
     struct server *server;
 };
