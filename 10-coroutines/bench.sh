@@ -141,10 +141,11 @@ idle_run() {
   load_pid=$!
   # Once the server holds every connection (a descriptor each), and a
   # second later (each client's first steps done), count its pages.
-  for _ in $(seq $((secs * 20))); do
+  while kill -0 "$load_pid" 2>/dev/null; do
     if [ "$(ls "/proc/$server_pid/fd" | wc -l)" -ge $((conns + 10)) ]; then
       sleep 1
       exact=$(exact_rss_kib "$server_pid")
+      kill -0 "$load_pid" 2>/dev/null || exact=""    # too late: they closed
       break
     fi
     sleep 0.05

@@ -77,8 +77,10 @@
  *     one first removes the old one (EPOLL_CTL_DEL), and so does ending,
  *     so the kernel never holds the address of a freed coroutine.
  *   - Edge-triggered is safe because a coroutine parks only right after
- *     its call returned EAGAIN: any readiness after that produces a new
- *     edge (and EPOLL_CTL_ADD reports readiness present at that moment).
+ *     its call returned EAGAIN (or, in green_recv(), a short read, which
+ *     on a stream socket says the same): any readiness after that
+ *     produces a new edge (and EPOLL_CTL_ADD reports readiness present at
+ *     that moment).
  *     An event for a coroutine that is not parked, or that waits for the
  *     other direction, is dropped: it will try its call before it parks
  *     again. A wake-up may still be spurious (the edge came from data
@@ -450,9 +452,10 @@ static inline struct green *next_in_round(void)
  * goes straight to the next coroutine of the round, or to the hub. */
 static inline void park(void)
 {
-    struct green *self = sched.current, *next = next_in_round();
+    struct green *self = sched.current, *next;
 
     self->calls_in_a_row = 0;
+    next = next_in_round();
     if (next == self) {         /* cannot happen (a yielder queues behind */
         self->state = GREEN_RUNNING;    /* the round), but costs nothing */
         return;
