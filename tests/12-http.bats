@@ -376,6 +376,24 @@ check_symlinks() {
   [ "$(code /abs.css)" = 200 ]
 }
 
+@test "on a kernel without openat2 (ENOSYS, injected by strace) it says so and uses realpath()" {
+  command -v strace >/dev/null || skip "strace is not installed (apt-get install strace)"
+  [ -z "$LAB_WRAP" ] || skip "LAB_WRAP would wrap strace, not the server"
+  inject=(strace -f -qq -o /dev/null -e trace=openat2 -e inject=openat2:error=ENOSYS)
+  "${inject[@]}" true 2>/dev/null || skip "strace cannot trace or inject faults here"
+  make_root
+  ln -s "$SECRET" "$ROOT/leak.txt"
+  ln -s "$ROOT/style.css" "$ROOT/abs.css"
+  start_server_cmd "${inject[@]}" "$LAB/$L/server" -p 0 -r "$ROOT"
+  grep -q "openat2 unavailable, using realpath() instead: Function not implemented" "$SERVER_ERR"
+  [ "$(code /index.html)" = 200 ]
+  [ "$(code /sub/)" = 200 ]
+  [ "$(code /leak.txt)" = 403 ]
+  [ "$(code /abs.css)" = 200 ]          # served: the realpath() fence is in use
+  run hcurl "http://127.0.0.1:$SERVER_PORT/leak.txt"
+  refute_output --partial "TOP-SECRET"
+}
+
 @test "folders: /sub redirects to /sub/, which serves its index.html; a FIFO is refused" {
   make_root
   mkfifo "$ROOT/pipe"
