@@ -38,7 +38,7 @@
 # the machine still adds noise: compare the servers with each other, in
 # one run, not with another machine.
 #
-# Usage: ./bench.sh                 (about eight minutes)
+# Usage: ./bench.sh                 (about four minutes)
 #        BENCH_SECS=10 BENCH_CONNS=5000 BENCH_ROUNDS=5 ./bench.sh
 #        BENCH_ONLY="idle busy" BENCH_SERVERS="10-coroutines 05-selectors-epoll" ./bench.sh
 #          (only those sections: switch idle busy short; only the servers
