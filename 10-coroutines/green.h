@@ -65,9 +65,10 @@
  *     in a small cache and given to the next coroutine spawned: either way
  *     a pointer into it is dangling.
  *   - A coroutine is in at most one of: the run queue (READY), the sleep
- *     list (SLEEPING), epoll's interest list as the owner of the
- *     descriptor it waits on (WAITING_IO), another coroutine's joiner slot
- *     (JOINING). RUNNING and DONE are in none.
+ *     list (SLEEPING), another coroutine's joiner slot (JOINING). Parked on
+ *     a descriptor (WAITING_IO) it is in no list: only an event naming it,
+ *     or green_close() of that descriptor, makes it READY. RUNNING and
+ *     DONE are in no list either.
  *   - No table of descriptors. The first time a coroutine parks on a
  *     descriptor, it registers it with epoll (edge-triggered, both
  *     directions) with its own address as the event's data.ptr: an event
