@@ -846,8 +846,14 @@ static inline int green_close(int fd)
 {
     struct green *g = sched.current;
 
-    if (g == NULL || g->armed_fd != fd)
-        g = fd_owner(fd);       /* closing another coroutine's descriptor */
+    if (g == NULL || g->armed_fd != fd) {
+        /* Not the caller's registration. Anyone's? EPOLL_CTL_DEL says so
+         * (ENOENT: nobody ever parked on it), and only then is it worth
+         * walking over every coroutine to find whose. */
+        g = NULL;
+        if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_DEL, fd, NULL) == 0)
+            g = fd_owner(fd);
+    }
     if (g != NULL) {
         g->armed_fd = -1;
         if (g->wait_fd == fd) {
