@@ -131,6 +131,45 @@ static void finished_joiner(void *arg)
 }
 
 static void holder(void *arg) { (void)arg; green_sleep(5); }
+/* rounds: two coroutines yield to each other until the reader has its
+ * data; the hub must still get to epoll_wait between their rounds */
+static volatile int got_data;
+static unsigned long yields;
+static void yielder(void *arg)
+{
+    (void)arg;
+    while (!got_data) {
+        yields++;
+        green_yield();
+    }
+}
+static void waiting_reader(void *arg)
+{
+    char buf[8];
+    ssize_t n = green_recv(pair[0], buf, sizeof buf, 0);
+    (void)arg;
+    got_data = 1;
+    printf("reader got %zd bytes while the others yielded\n", n);
+}
+/* late_writer: the reader's data comes later, while the others yield */
+static void late_writer(void *arg)
+{
+    (void)arg;
+    green_sleep(1);
+    if (write(pair[1], "late", 4) != 4)
+        printf("write failed\n");
+}
+/* second_reader: parks on the descriptor the reader already waits on */
+static void second_reader(void *arg)
+{
+    char buf[8];
+    (void)arg;
+    errno = 0;
+    if (green_recv(pair[0], buf, sizeof buf, 0) == -1)
+        printf("second reader: %s\n", strerror(errno));
+    if (write(pair[1], "go", 2) != 2)       /* now let the first one go */
+        printf("write failed\n");
+}
 
 /* deep - use a good part of the stack, so that a reused one is dirty */
 static int deep(int depth)
@@ -195,6 +234,23 @@ int main(int argc, char *argv[])
         x = green_spawn(dirty, NULL);   /* from the cache */
         printf("reused guard page %s\n", guard_of(x->map_base));
         green_join(x);
+    } else if (strcmp(mode, "rounds") == 0) {
+        x = green_spawn(yielder, NULL);
+        y = green_spawn(yielder, NULL);
+        r = green_spawn(waiting_reader, NULL);
+        c = green_spawn(late_writer, NULL);
+        z = green_spawn(yielder, NULL);     /* one more, after them */
+        green_join(r);
+        green_join(z);
+        green_join(x);
+        green_join(y);
+        green_join(c);
+        printf("yields %s\n", yields > 0 ? "happened" : "none");
+    } else if (strcmp(mode, "busy") == 0) {
+        r = green_spawn(waiting_reader, NULL);
+        c = green_spawn(second_reader, NULL);
+        green_join(c);
+        green_join(r);
     }
     return 0;
 }
@@ -538,6 +594,20 @@ PROBE
   green_probe close-woken
   assert_success
   assert_output "reader woke: Bad file descriptor"
+}
+
+@test "green.h: coroutines that keep yielding do not keep the hub from epoll (rounds)" {
+  green_probe rounds
+  assert_success
+  assert_line "reader got 4 bytes while the others yielded"
+  assert_line "yields happened"
+}
+
+@test "green.h: a second coroutine parking on a descriptor another one waits on gets EBUSY" {
+  green_probe busy
+  assert_success
+  assert_line "second reader: Device or resource busy"
+  assert_line "reader got 2 bytes while the others yielded"
 }
 
 @test "green.h: join refuses a detached coroutine (no double free), joins a finished one" {
