@@ -556,8 +556,13 @@ static void http_date(time_t t, char *buf, size_t size)
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
 
-    /* Not strftime("%a %b"): those names follow the locale. */
-    gmtime_r(&t, &tm);
+    /* Not strftime("%a %b"): those names follow the locale. A time whose
+     * year does not fit an int (a file's mtime can be anything) makes
+     * gmtime_r() fail and leave tm unset: show the epoch instead. */
+    if (gmtime_r(&t, &tm) == NULL) {
+        t = 0;
+        gmtime_r(&t, &tm);
+    }
     snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
              tm.tm_sec);
@@ -726,8 +731,11 @@ static void start_ok(struct conn *c, int fd, const struct stat *st, const char *
 {
     static struct date_cache mtime;
     char extra[80];
+    time_t now = time(NULL), modified = st->st_mtime;
 
-    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", cached_date(&mtime, st->st_mtime));
+    if (modified > now)                     /* RFC 9110 sec. 8.8.2.1: a time in */
+        modified = now;                     /* the future becomes the Date */
+    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", cached_date(&mtime, modified));
     put_head(c, 200, content_type(rel), (long long)st->st_size, extra);
     c->file_off = 0;
     c->file_end = is_head ? 0 : st->st_size;

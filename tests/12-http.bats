@@ -165,6 +165,38 @@ read_to_eof() { timeout -k 2 "$CLIENT_TIMEOUT" cat <&"$1"; }
   refute_output --partial "<html>"
 }
 
+# epoch_of NAME FILE - header NAME of a saved head (an HTTP date) in seconds
+epoch_of() { date -u -d "$(header "$1" "$2")" +%s; }
+
+@test "Last-Modified is each file's own time, and never later than Date (RFC 9110 sec. 8.8.2.1)" {
+  make_root
+  touch -d '2001-02-03 04:05:06 UTC' "$ROOT/style.css"
+  touch -d '2011-12-13 14:15:16 UTC' "$ROOT/index.html"
+  printf 'future\n' >"$ROOT/future.txt"
+  touch -d '2400-01-01 00:00:00 UTC' "$ROOT/future.txt"
+  # past the year 2^31 (gmtime() fails) where the file system keeps such a
+  # time, as tmpfs does; ext4 stores it as the year 2446, still the future
+  printf 'far\n' >"$ROOT/far.txt"
+  touch -d @100000000000000000 "$ROOT/far.txt" 2>/dev/null || touch -d '2440-01-01' "$ROOT/far.txt"
+  start_server $L -r "$ROOT"
+  # two files in turn, on one connection: each keeps its own time
+  run hcurl -D - -o /dev/null -o /dev/null -o /dev/null "http://127.0.0.1:$SERVER_PORT/style.css" \
+        "http://127.0.0.1:$SERVER_PORT/index.html" "http://127.0.0.1:$SERVER_PORT/style.css"
+  run grep -i '^Last-Modified: ' <<<"${output//$'\r'/}"
+  assert_output "Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT
+Last-Modified: Tue, 13 Dec 2011 14:15:16 GMT
+Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT"
+  # a time in the future is replaced by the time of the response
+  for f in future.txt far.txt; do
+    hcurl -D "$BATS_TEST_TMPDIR/h" -o /dev/null "http://127.0.0.1:$SERVER_PORT/$f"
+    header Last-Modified "$BATS_TEST_TMPDIR/h" |
+      grep -Eq '^[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT$'
+    lm=$(epoch_of Last-Modified "$BATS_TEST_TMPDIR/h")
+    now=$(epoch_of Date "$BATS_TEST_TMPDIR/h")
+    (( lm <= now && lm >= now - 1 )) || { echo "# $f: Last-Modified $lm, Date $now"; false; }
+  done
+}
+
 @test "status codes: 404, 405 with Allow, 501, 505, and 400 for malformed requests" {
   start_server $L
   [ "$(code /no-such-page.html)" = 404 ]
