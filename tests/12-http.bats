@@ -426,6 +426,36 @@ check_symlinks() {
   refute_output --partial "TOP-SECRET"
 }
 
+# as_nobody - the command line prefix that runs a program as user nobody
+# (empty when the tests do not run as root), after opening the path to
+# the test's folder to others; skips the test where that is not possible
+as_nobody() {
+  AS_NOBODY=()
+  [ "$(id -u)" = 0 ] || return 0
+  [ -z "$LAB_WRAP" ] || skip "LAB_WRAP would wrap setpriv, not the server"
+  command -v setpriv >/dev/null || skip "setpriv is not installed"
+  local d=$BATS_TEST_TMPDIR
+  while [ "$d" != "$(dirname "$BATS_RUN_TMPDIR")" ] && [ "$d" != / ]; do
+    chmod o+x "$d"; d=$(dirname "$d")
+  done
+  AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  "${AS_NOBODY[@]}" test -x "$LAB/$L/server" || skip "user nobody cannot run $LAB/$L/server"
+}
+
+@test "a root that may be searched but not listed (mode 0311) serves its files, with both fences" {
+  make_root
+  as_nobody
+  chmod 0311 "$ROOT"
+  for opts in "" --no-openat2; do
+    # shellcheck disable=SC2086  # opts is one option or none
+    start_server_cmd "${AS_NOBODY[@]}" "$LAB/$L/server" -p 0 -r "$ROOT" $opts
+    [ "$(code /index.html)" = 200 ]
+    [ "$(code /sub/)" = 200 ]
+    stop_server
+  done
+  chmod 0755 "$ROOT"
+}
+
 @test "folders: /sub redirects to /sub/, which serves its index.html; a FIFO is refused" {
   make_root
   mkfifo "$ROOT/pipe"
