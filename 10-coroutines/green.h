@@ -79,7 +79,8 @@
  *     so the kernel never holds the address of a freed coroutine.
  *   - Edge-triggered is safe because a coroutine parks only right after
  *     its call returned EAGAIN (or, in green_recv(), a short read, which
- *     on a stream socket says the same): any readiness after that
+ *     on a stream socket says the same, unless urgent data stopped it
+ *     short: see there): any readiness after that
  *     produces a new edge (and EPOLL_CTL_ADD reports readiness present at
  *     that moment).
  *     An event for a coroutine that is not parked, or that waits for the
@@ -295,7 +296,8 @@ struct green {
     uint32_t wait_events;       /* which events of armed_fd wake us */
     int may_read;               /* armed_fd: epoll said readable since the
                                    last short read (see green_recv) */
-    int hung_up;                /* armed_fd: epoll said the peer is gone */
+    int no_shortcut;            /* armed_fd: epoll said the peer is gone,
+                                   or sent urgent data (see green_recv) */
     struct green *next;         /* link in the run queue or sleep list */
     struct green *joiner;       /* who is parked in green_join() on us */
     struct green *all_prev, *all_next;  /* every coroutine not yet freed */
@@ -632,8 +634,8 @@ static inline void hub_poll(void)
 
         if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             g->may_read = 1;
-        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            g->hung_up = 1;     /* for good: end of file is no edge */
+        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
+            g->no_shortcut = 1; /* for good: see green_recv */
         if (g->state == GREEN_WAITING_IO && (events[i].events & g->wait_events)) {
             sched.io_waiters--;
             make_ready(g);
@@ -800,9 +802,9 @@ static inline int arm(struct green *self, int fd)
         self->armed_fd = -1;
     }
     memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = self;
-    self->may_read = self->hung_up = 0;     /* ADD and MOD report it anew */
+    self->may_read = self->no_shortcut = 0; /* ADD and MOD report it anew */
     if (epoll_ctl(sched.epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
         self->armed_fd = fd;
         return 0;
@@ -961,13 +963,20 @@ static inline int green_connect(int fd, const struct sockaddr *addr, socklen_t l
  * receive queue was empty at that moment, and any byte that arrives later
  * makes an edge epoll reports (the hub then sets may_read). So until that
  * edge has come, the next green_recv() parks at once instead of trying.
- * Except once epoll has reported the peer's end of file (EPOLLRDHUP) or an
- * error: the short read may have taken the last bytes and the end of file
- * with them, and the recv() that returns 0 would then wait for an edge
- * that never comes. (Not for datagram sockets: a short datagram says
- * nothing about the next one; nor with urgent data, where TCP stops a
- * read short at the urgent mark. Not with flags: MSG_PEEK leaves the bytes
- * where they are.) */
+ * Except once epoll has reported (no_shortcut, for as long as the
+ * registration lasts):
+ *   - the peer's end of file (EPOLLRDHUP) or an error: the short read may
+ *     have taken the last bytes and the end of file with them, and the
+ *     recv() that returns 0 would then wait for an edge that never comes;
+ *   - urgent data (EPOLLPRI, a peer's send with MSG_OOB): recv() stops
+ *     short at the urgent mark with the bytes behind it still queued, and
+ *     they too made their edge already. (The hub learns of the urgent
+ *     data before that short read, or wakes us after it: either way no
+ *     wait on an empty edge.)
+ * Not for datagram sockets: a short datagram says nothing about the next
+ * one; nor for a Unix stream socket that receives descriptors or
+ * credentials (SCM_RIGHTS, SO_PASSCRED): a read stops where they change.
+ * Not with flags: MSG_PEEK leaves the bytes where they are. */
 static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
 {
     struct green *self = sched.current;
@@ -979,7 +988,7 @@ static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
         ssize_t n = recv(fd, buf, len, flags);
 
         if (n >= 0) {
-            if (hint && n > 0 && (size_t)n < len && self->armed_fd == fd && !self->hung_up)
+            if (hint && n > 0 && (size_t)n < len && self->armed_fd == fd && !self->no_shortcut)
                 self->may_read = 0;     /* drained: wait for the next edge */
             fair_share();
             return n;

@@ -263,6 +263,87 @@ PROBE
   run --separate-stderr timeout -k 2 10 "$probe" "$@"
 }
 
+# urgent_peer - build (once per test) a peer that exchanges one line,
+# prints "ready", waits for a line on its standard input, then sends
+# "hello", one byte of urgent data (MSG_OOB) and "world\n" as one TCP
+# segment, and prints "reply " and the reply line (or "no reply: " and
+# what came before its timeout). Its path is in $URGENT_PEER.
+urgent_peer() {
+  URGENT_PEER="$BATS_TEST_TMPDIR/urgent-peer"
+  command -v "${CC:-cc}" >/dev/null || skip "no C compiler (${CC:-cc})"
+  [ -x "$URGENT_PEER" ] && return 0
+  cat >"$URGENT_PEER.c" <<'URGENT'
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* read_line - recv until a newline or until timeout_ms pass without a
+ * byte; how many bytes are in buf */
+static size_t read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+    size_t have = 0;
+
+    while (have < size && memchr(buf, '\n', have) == NULL) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        ssize_t n;
+
+        if (poll(&pfd, 1, timeout_ms) != 1 || (n = recv(fd, buf + have, size - have, 0)) <= 0)
+            break;
+        have += (size_t)n;
+    }
+    return have;
+}
+
+int main(int argc, char *argv[])
+{
+    struct sockaddr_in addr;
+    char buf[64], go[8];
+    int fd = socket(AF_INET, SOCK_STREAM, 0), timeout_ms;
+    size_t have;
+
+    if (argc != 3)
+        return 2;
+    timeout_ms = atoi(argv[2]) * 1000;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)atoi(argv[1]));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd == -1 || connect(fd, (struct sockaddr *)&addr, sizeof addr) == -1) {
+        perror("connect");
+        return 1;
+    }
+    if (send(fd, "a\n", 2, 0) != 2 || read_line(fd, buf, sizeof buf, timeout_ms) != 2) {
+        printf("no first reply\n");
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    if (fgets(go, sizeof go, stdin) == NULL)
+        return 1;
+    /* MSG_MORE holds the bytes back until the last send: one segment,
+     * with the urgent mark in its middle */
+    if (send(fd, "hello", 5, MSG_MORE) != 5 || send(fd, "X", 1, MSG_OOB | MSG_MORE) != 1
+        || send(fd, "world\n", 6, 0) != 6) {
+        perror("send");
+        return 1;
+    }
+    have = read_line(fd, buf, sizeof buf, timeout_ms);
+    if (have == 0 || buf[have - 1] != '\n') {
+        printf("no reply: %.*s\n", (int)have, buf);
+        return 1;
+    }
+    printf("reply %.*s", (int)have, buf);
+    return 0;
+}
+URGENT
+  ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$URGENT_PEER" "$URGENT_PEER.c"
+}
+
 # --- the contract ---------------------------------------------------------
 
 @test "ready line is exactly 'listening on 127.0.0.1:PORT' with the real port" {
@@ -465,6 +546,27 @@ PROBE
   assert_success
   assert_output "STILL HERE"
   kill -0 "$SERVER_PID"
+}
+
+@test "a client that sends urgent data (MSG_OOB) mid-line still gets the rest of the line back" {
+  urgent_peer
+  start_server $L
+  fifo="$BATS_TEST_TMPDIR/urgent.in"
+  start_bg_input urgent "$fifo" "$URGENT_PEER" "$SERVER_PORT" "$LAB_WAIT"
+  urgent=$BG_PID urgent_out=$BG_OUT
+  exec {go}>"$fifo"
+  wait_for_line "$urgent_out" '^ready$' "$LAB_WAIT" "$urgent"
+  # Its coroutine is parked now, registered with epoll. Then one segment
+  # "hello" [urgent X] "world\n": recv() stops short at the urgent mark
+  # with "world\n" still queued, and no new edge will come for it. The
+  # short-read shortcut must not take that stop for an empty queue.
+  wait_until "$LAB_WAIT" sleeping_in_epoll "$SERVER_PID"
+  printf 'go\n' >&$go
+  exec {go}>&-
+  wait_exit "$urgent" $(( LAB_WAIT + 5 ))
+  run cat "$urgent_out"
+  assert_output $'ready\nreply HELLOWORLD'
+  [ "$EXIT_STATUS" -eq 0 ]
 }
 
 @test "a client that never reads costs only itself: others are served, memory stays flat" {
