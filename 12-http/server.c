@@ -881,7 +881,7 @@ static int send_some(struct conn *c)
     /* MSG_MORE: more follows, so let the kernel hold these bytes back
      * and fill the packet. Either the file follows (the head and its
      * first bytes then share a packet), or this is the last response
-     * before the close: the FIN that close() or shutdown() sends at once
+     * before the close: the FIN that shutdown() sends at once
      * (begin_close) then rides in the same packet as the response,
      * instead of a packet of its own. */
     int more = c->file_off < c->file_end || !c->keep_alive ? MSG_MORE : 0;
@@ -919,14 +919,16 @@ static int send_some(struct conn *c)
  * destroy our response before the client has read it (RFC 9112 sec. 9.6).
  * So when the client may still be sending (a pipelined request, an
  * unread body, a malformed head) we shut down our side only, then read
- * and drop what comes until the client closes or LINGER_MS passes. */
+ * and drop what comes until the client closes or LINGER_MS passes.
+ *
+ * shutdown() comes first in every case: it sends the FIN, and with it
+ * the response that MSG_MORE held back. Bytes can arrive after our last
+ * recv(), and a close() that finds them unread resets the connection
+ * and throws away what is still queued: without the shutdown(), all of
+ * the last response. */
 static void begin_close(struct conn *c, const char *why)
 {
-    if (c->in_len == 0 && c->skip_body == 0) {
-        close_conn(c, why);
-        return;
-    }
-    if (shutdown(c->fd, SHUT_WR) == -1) {
+    if (shutdown(c->fd, SHUT_WR) == -1 || (c->in_len == 0 && c->skip_body == 0)) {
         close_conn(c, why);
         return;
     }

@@ -456,6 +456,34 @@ as_nobody() {
   chmod 0755 "$ROOT"
 }
 
+@test "the last response before a close arrives, also when more bytes came after the last read" {
+  # The server closes after a response to Connection: close, or after an
+  # error it answers with a close; a pipelining client may have sent its
+  # next request meanwhile. close() with unread bytes sends a reset, and
+  # a reset throws away whatever the server's kernel still held back
+  # (MSG_MORE): the response must have left before. strace delays each
+  # sendto() so that the next request surely arrives before it.
+  command -v strace >/dev/null || skip "strace is not installed (apt-get install strace)"
+  [ -z "$LAB_WRAP" ] || skip "LAB_WRAP would wrap strace, not the server"
+  delay=(strace -f -qq -o /dev/null -e trace=sendto -e inject=sendto:delay_enter=500000)
+  "${delay[@]}" true 2>/dev/null || skip "strace cannot trace or inject delays here"
+  start_server_cmd "${delay[@]}" "$LAB/$L/server" -p 0
+  for first in 'GET /style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' \
+               'GET /%%zz HTTP/1.1\r\nHost: t\r\n\r\n'; do
+    open_conn
+    printf "$first" >&"$CONN"
+    case $first in
+      *style*) want="200 OK" line='"GET /style.css HTTP/1.1" 200' ;;
+      *)       want="400 Bad Request" line='"GET /%zz HTTP/1.1" 400' ;;
+    esac
+    wait_for_line "$SERVER_ERR" "$line"    # logged before its sendto()
+    printf 'GET / HTTP/1.1\r\nHost: t\r\n\r\n' >&"$CONN"
+    run read_to_eof "$CONN"                # ends with a reset: no assert_success
+    assert_output --partial "HTTP/1.1 $want"
+    exec {CONN}<&-
+  done
+}
+
 @test "folders: /sub redirects to /sub/, which serves its index.html; a FIFO is refused" {
   make_root
   mkfifo "$ROOT/pipe"
