@@ -632,7 +632,7 @@ static inline void hub_poll(void)
     for (int i = 0; i < ready_count; i++) {
         struct green *g = events[i].data.ptr;   /* who registered the fd */
 
-        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        if (events[i].events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             g->may_read = 1;
         if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI))
             g->no_shortcut = 1; /* for good: see green_recv */
