@@ -17,16 +17,11 @@ zombies() { ps -o pid=,stat= --ppid "$1" | awk '$2 ~ /^Z/ { print $1 }'; }
 # count_children PID N - true when PID has exactly N live children
 count_children() { [ "$(children "$1" | wc -l)" -eq "$2" ]; }
 
+# count_workers PID N - what tests/two-servers.bash counts: here, live children
+count_workers() { count_children "$@"; }
+
 # no_children PID - true when PID has no child at all, live or zombie
 no_children() { [ -z "$(ps -o pid= --ppid "$1")" ]; }
-
-# queued_at_least PORT N - true when N bytes or more wait unread for the
-# server side of PORT (a function, so that wait_until measures it anew
-# on every try)
-queued_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
-
-# count_lines FILE REGEX N - true when at least N lines of FILE match
-count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
 
 # ended PID - true once PID has ended: gone, or a zombie nobody reaped yet
 ended() {
@@ -75,23 +70,7 @@ teardown() {
 
 @test "a port in use exits 1 naming bind and the cause" { check_port_in_use; }
 
-@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    stop_server
-    [ "$STOP_STATUS" -eq 0 ]
-
-    start_prog $prog
-    fifo="$BATS_TEST_TMPDIR/hold-$prog"
-    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 5
-    exec {feed}>"$fifo"
-    wait_for_line "$BG_OUT" '^holding 5$'
-    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 5
-    stop_server
-    [ "$STOP_STATUS" -eq 0 ]
-    exec {feed}>&-
-  done
-}
+@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" { check_stop_group; }
 
 @test "SIGTERM or SIGINT to the server alone: it ends its children itself, exits 0" {
   for prog in $SERVERS; do
@@ -208,32 +187,7 @@ teardown() {
   done
 }
 
-@test "-m 2: a third client waits in the backlog until a child ends" {
-  for prog in $SERVERS; do
-    start_prog $prog -m 2
-    fifo="$BATS_TEST_TMPDIR/hold-$prog"
-    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 2
-    exec {feed}>"$fifo"
-    wait_for_line "$BG_OUT" '^holding 2$'
-    wait_until "$LAB_WAIT" count_children "$SERVER_PID" 2
-
-    fifo3="$BATS_TEST_TMPDIR/third-$prog"
-    start_bg_input third-$prog "$fifo3" "$LAB/$L/client" -p "$SERVER_PORT"
-    third=$BG_PID third_out=$BG_OUT
-    exec {feed3}>"$fifo3"
-    printf 'three\n' >&$feed3
-    # its bytes reach the kernel, but nobody accepts it while 2 children run
-    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 6
-    [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
-    [ ! -s "$third_out" ]
-
-    exec {feed}>&-                          # the two held clients leave
-    wait_for_line "$third_out" '^THREE$'
-    exec {feed3}>&-
-    wait_exit "$third"
-    [ "$EXIT_STATUS" -eq 0 ]
-  done
-}
+@test "-m 2: a third client waits in the backlog until a child ends" { check_limit_backlog; }
 
 @test "-m 1: at the limit, SIGTERM to the server alone still ends it and its child" {
   for prog in $SERVERS; do

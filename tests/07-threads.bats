@@ -23,19 +23,14 @@ grep -qa __tsan_init "$LAB/$L/server" 2>/dev/null && TSAN=1
 # count_threads PID N - true when PID has exactly N client threads
 count_threads() { [ "$(threads "$1")" -eq "$2" ]; }
 
+# count_workers PID N - what tests/two-servers.bash counts: here, client threads
+count_workers() { count_threads "$@"; }
+
 # fds PID - how many descriptors PID has open
 fds() { ls "/proc/$1/fd" | wc -l; }
 
 # count_fds PID N - true when PID has exactly N descriptors open
 count_fds() { [ "$(fds "$1")" -eq "$2" ]; }
-
-# queued_at_least PORT N - true when N bytes or more wait unread for the
-# server side of PORT (a function, so that wait_until measures it anew
-# on every try)
-queued_at_least() { [ "$(recv_queue_bytes "$1")" -ge "$2" ]; }
-
-# count_lines FILE REGEX N - true when at least N lines of FILE match
-count_lines() { [ "$(grep -Ec -- "$2" "$1")" -ge "$3" ]; }
 
 # asleep_in_futex PID - true when PID's main thread sleeps in a futex (a
 # pthread wait), or when the kernel does not say where it sleeps (wchan 0)
@@ -84,23 +79,7 @@ teardown() {
 
 @test "a port in use exits 1 naming bind and the cause" { check_port_in_use; }
 
-@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" {
-  for prog in $SERVERS; do
-    start_prog $prog
-    stop_server
-    [ "$STOP_STATUS" -eq 0 ]
-
-    start_prog $prog
-    fifo="$BATS_TEST_TMPDIR/hold-$prog"
-    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 5
-    exec {feed}>"$fifo"
-    wait_for_line "$BG_OUT" '^holding 5$'
-    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 5
-    stop_server
-    [ "$STOP_STATUS" -eq 0 ]
-    exec {feed}>&-
-  done
-}
+@test "SIGTERM to the group: exit 0, nothing left (idle, and with clients)" { check_stop_group; }
 
 @test "SIGTERM or SIGINT with threads asleep in recv() and send(): exit 0" {
   for prog in $SERVERS; do
@@ -214,33 +193,7 @@ teardown() {
   done
 }
 
-@test "-m 2: a third client waits in the backlog until a thread ends" {
-  for prog in $SERVERS; do
-    start_prog $prog -m 2
-    fifo="$BATS_TEST_TMPDIR/hold-$prog"
-    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 2
-    exec {feed}>"$fifo"
-    wait_for_line "$BG_OUT" '^holding 2$'
-    wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 2
-    # (socketserver logs "connection from" in the thread: wait for both)
-    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'connection from' 2
-
-    fifo3="$BATS_TEST_TMPDIR/third-$prog"
-    start_bg_input third-$prog "$fifo3" "$LAB/$L/client" -p "$SERVER_PORT"
-    third=$BG_PID third_out=$BG_OUT
-    exec {feed3}>"$fifo3"
-    printf 'three\n' >&$feed3
-    wait_until "$LAB_WAIT" queued_at_least "$SERVER_PORT" 6
-    [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 2 ]
-    [ ! -s "$third_out" ]
-
-    exec {feed}>&-                          # the two held clients leave
-    wait_for_line "$third_out" '^THREE$'
-    exec {feed3}>&-
-    wait_exit "$third"
-    [ "$EXIT_STATUS" -eq 0 ]
-  done
-}
+@test "-m 2: a third client waits in the backlog until a thread ends" { check_limit_backlog; }
 
 @test "-m 1: at the limit, SIGTERM ends the server even when the wall clock is set back" {
   # The wait at the limit is bounded (100 ms), but a deadline on the wall
