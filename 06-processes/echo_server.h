@@ -3,9 +3,9 @@
  * The same helpers, with the same names, as lesson 01's server.c:
  * log_line, die, warn, note, format_addr, open_listener,
  * print_ready_line, upper_bytes, send_all and pause_briefly (here it
- * takes the pause in milliseconds), and check_port and accept_trouble
- * besides. They live in a header here only because this
- * lesson has two servers (server.c and socketserver.c) that would
+ * takes the pause in milliseconds), check_port and parse_args (here it
+ * also reads -m MAX), and accept_trouble besides. They live in a header
+ * here only because this lesson has two servers (server.c and socketserver.c) that would
  * otherwise repeat them word for word; read them once, then read the two
  * servers for what is new: fork() per client.
  *
@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -109,6 +110,39 @@ static void check_port(const char *port, void (*usage)(FILE *, int))
         fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
         usage(stderr, 2);
     }
+}
+
+/* parse_args - the options every server of this lesson takes (-H, -p,
+ * -m, --help) into host, port and *max; exit 2 on a bad one. usage prints
+ * the calling program's own help. */
+static void parse_args(int argc, char *argv[], const char **host, const char **port,
+                       long *max, void (*usage)(FILE *, int))
+{
+    static const struct option long_options[] = {
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    char *end;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "H:p:m:h", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'H': *host = optarg; break;
+        case 'p': *port = optarg; break;
+        case 'm':
+            *max = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || *max < 1 || *max > 100000) {
+                fprintf(stderr, "%s: bad -m '%s' (1 to 100000)\n", prog_name, optarg);
+                usage(stderr, 2);
+            }
+            break;
+        case 'h': usage(stdout, 0); break;
+        default: usage(stderr, 2);          /* getopt printed the reason */
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
+        usage(stderr, 2);
+    }
+    check_port(*port, usage);
 }
 
 /* format_addr - "host:port" of a socket address, into buf */

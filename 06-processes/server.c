@@ -32,7 +32,6 @@
 
 #include "echo_server.h"
 
-#include <getopt.h>
 #include <sys/wait.h>
 
 #define DEFAULT_PORT "9006"
@@ -335,43 +334,12 @@ static void end_children(void)
         note("ended %ld child process%s", ended, ended == 1 ? "" : "es");
 }
 
-/* parse_args - the options into host, port and max_children; exit 2 on a
- * bad one */
-static void parse_args(int argc, char *argv[], const char **host, const char **port)
-{
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    char *end;
-    int opt;
-
-    while ((opt = getopt_long(argc, argv, "H:p:m:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': *host = optarg; break;
-        case 'p': *port = optarg; break;
-        case 'm':
-            max_children = strtol(optarg, &end, 10);
-            if (*end != '\0' || end == optarg || max_children < 1 || max_children > 100000) {
-                fprintf(stderr, "%s: bad -m '%s' (1 to 100000)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    check_port(*port, usage);
-}
-
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
     int listen_fd, last_errno = 0;
 
-    parse_args(argc, argv, &host, &port);
+    parse_args(argc, argv, &host, &port, &max_children, usage);
     children = calloc((size_t)max_children, sizeof *children);
     if (children == NULL)
         die("calloc");

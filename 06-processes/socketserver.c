@@ -53,7 +53,6 @@
 
 #include "echo_server.h"
 
-#include <getopt.h>
 #include <poll.h>
 #include <sys/select.h>
 #include <sys/wait.h>
@@ -533,37 +532,6 @@ static void usage(FILE *out, int status)
     exit(status);
 }
 
-/* parse_args - the options into host, port and max_workers; exit 2 on a
- * bad one */
-static void parse_args(int argc, char *argv[], const char **host, const char **port)
-{
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    char *end;
-    int opt;
-
-    while ((opt = getopt_long(argc, argv, "H:p:m:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': *host = optarg; break;
-        case 'p': *port = optarg; break;
-        case 'm':
-            max_workers = strtol(optarg, &end, 10);
-            if (*end != '\0' || end == optarg || max_workers < 1 || max_workers > 100000) {
-                fprintf(stderr, "%s: bad -m '%s' (1 to 100000)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    check_port(*port, usage);
-}
-
 int main(int argc, char *argv[])
 {
     const char *host = "127.0.0.1", *port = DEFAULT_PORT;
@@ -572,7 +540,7 @@ int main(int argc, char *argv[])
     static struct server server;
 
     prog_name = "socketserver";
-    parse_args(argc, argv, &host, &port);
+    parse_args(argc, argv, &host, &port, &max_workers, usage);
     install_signals();
     mixin_init();
 

@@ -311,7 +311,7 @@ EOF
   for fn in serve_forever handle_request_noblock get_request finish_request \
             shutdown_request server_close add_worker remove_worker \
             process_request service_actions now_ms stop_workers \
-            on_stop_signal install_signals parse_args; do
+            on_stop_signal install_signals; do
     fa=$(sed -n "/^static [a-z_ ]*[ *]$fn(/,/^}/p" "$a")
     fb=$(sed -n "/^static [a-z_ ]*[ *]$fn(/,/^}/p" "$b")
     [ -n "$fa" ] || fail "no $fn() in 06-processes/socketserver.c"
