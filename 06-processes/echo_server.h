@@ -3,11 +3,11 @@
  * The same helpers, with the same names, as lesson 01's server.c:
  * log_line, die, warn, note, format_addr, open_listener,
  * print_ready_line, upper_bytes, send_all and pause_briefly (here it
- * takes the pause in milliseconds), check_port and parse_args (here it
- * also reads -m MAX), and accept_trouble besides. They live in a header
- * here only because this lesson has two servers (server.c and socketserver.c) that would
- * otherwise repeat them word for word; read them once, then read the two
- * servers for what is new: fork() per client.
+ * takes the pause in milliseconds); and check_port, parse_args (-H, -p,
+ * -m) and accept_trouble besides. They live in a header
+ * here only because this lesson has two servers (server.c and
+ * socketserver.c) that would otherwise repeat them word for word; read
+ * them once, then read the two servers for what is new: fork() per client.
  *
  * Each program that includes this file sets prog_name before it prints
  * anything, and owns the stop_requested flag its signal handler sets.

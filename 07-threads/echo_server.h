@@ -2,8 +2,8 @@
  *
  * The same helpers, with the same names, as lesson 01's server.c: die,
  * warn, note, log_line, format_addr, open_listener, print_ready_line,
- * upper_bytes, send_all, check_port and parse_args (here it also reads
- * -m MAX). They live in a header here only because this lesson has two
+ * upper_bytes and send_all; and check_port and parse_args (-H, -p, -m)
+ * besides. They live in a header here only because this lesson has two
  * servers (server.c and socketserver.c) that would otherwise repeat them
  * word for word; read them once, then read the two servers for what is
  * new: a thread per client.
