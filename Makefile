@@ -15,13 +15,17 @@
 #                        (BENCH_QUICK=1: about a minute); make plot: charts
 #
 # Every NN-name/*.c is one program; a lesson's *.h files are shared by the
-# programs of that lesson only. tests/tools/*.c are the test suite's helpers.
+# programs of that lesson only. lib/*.c (lab.h: logging, the command line,
+# the ready line) is built once into lib/liblab.a and linked into every
+# program. tests/tools/*.c are the test suite's helpers.
 # Honours CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS. SANITIZE=address,undefined
 # (or thread) builds everything with those sanitizers.
 
 LESSONS  := $(sort $(patsubst %/,%,$(dir $(wildcard [0-9][0-9]-*/*.c))))
 PROGRAMS := $(patsubst %.c,%,$(wildcard [0-9][0-9]-*/*.c))
 TOOLS    := $(patsubst %.c,%,$(wildcard tests/tools/*.c))
+LIB_OBJS := $(patsubst %.c,%.o,$(wildcard lib/*.c))
+LIB      := lib/liblab.a
 
 CFLAGS   ?= -std=c11 -O2 -g -Wall -Wextra -Wpedantic
 LDLIBS   ?=
@@ -47,9 +51,16 @@ BUILD_ID := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(LAB_LIBS)
 .SECONDEXPANSION:
 # Shows the plain command, then links to a temporary name and renames: a
 # program that is running, or being run by a test, is never seen half-written.
-$(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) .build-flags
-	@echo "$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) $(LAB_LIBS)"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
+$(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) lib/lab.h $(LIB) .build-flags
+	@echo "$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(LAB_LIBS)"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LIB) $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
+
+lib/%.o: lib/%.c lib/lab.h .build-flags
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 # A test tool may drive a lesson's header directly (09-poolbreak: pool.h).
 $(TOOLS): $(wildcard [0-9][0-9]-*/*.h)
@@ -107,5 +118,5 @@ grade:
 	@LAB_DIR=$(abspath $(DIR)) tests/run $(L)
 
 clean:
-	rm -f $(PROGRAMS) $(TOOLS) .build-flags
+	rm -f $(PROGRAMS) $(TOOLS) $(LIB_OBJS) $(LIB) .build-flags
 	rm -rf tests/reports
