@@ -140,7 +140,7 @@ long parse_number(const char *text, long min, long max, const char *what)
     errno = 0;
     value = strtol(text, &end, 10);
     if (text[0] == '\0' || *end != '\0' || errno != 0 || value < min || value > max)
-        usage_error("%s must be a number from %ld to %ld, not '%s'", what, min, max, text);
+        usage_error("bad %s '%s' (a whole number from %ld to %ld)", what, text, min, max);
     return value;
 }
 

@@ -81,7 +81,8 @@ struct lab_args lab_parse(int argc, char *argv[], const struct lab_command *cmd)
 /* usage_error - a bad option value: the line, the usage, exit 2 */
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* parse_number - text as a whole decimal number in [min, max], or
- * usage_error() naming the option ("-w must be a number from 1 to 64") */
+ * usage_error() naming it: "bad worker count 'x' (a whole number from 1
+ * to 64)" for what = "worker count" */
 long parse_number(const char *text, long min, long max, const char *what);
 
 /* ---- Addresses and the ready line ---- */
