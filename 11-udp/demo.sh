@@ -69,7 +69,7 @@ say "an empty datagram is still a datagram (it carries its sender's address)"
 ./empty -p "$port" 2>&1 | label empty
 pause 2
 
-say "a 3000-byte datagram read with the seed's 1024-byte buffer"
+say "a 3000-byte datagram read with the Python notes' 1024-byte buffer"
 ./truncate 2>&1 | label truncate
 pause 2
 

@@ -1,6 +1,6 @@
 /* empty.c - an empty datagram is still a datagram
  *
- * Seed 003 points out that sendto() with empty data still sends
+ * Python notes 003 point out that sendto() with empty data still sends
  * something: a datagram carries its sender's address, so the receiver's
  * recvfrom() wakes up, returns 0 bytes, and knows who sent them. That
  * makes 0 mean something quite different in UDP and in TCP:
@@ -19,16 +19,14 @@
  *
  * See also: server.c (answers an empty datagram with an empty one),
  * truncate.c, noserver.c, NOTES.md.
- * Seed: 003 (sendto with empty data; recvfrom gets the address).
+ * Python notes: 003 (sendto with empty data; recvfrom gets the address).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,46 +35,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define ADDR_LEN (INET6_ADDRSTRLEN + 8)
-
-static const char *prog_name = "empty";
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-p PORT]\n"
-            "  -p PORT   also send an empty datagram to the echo server on 127.0.0.1:PORT\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
-}
-
-/* format_addr - "host:port" of a socket address, into buf */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN], port[8];
-
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, size, "?:?");
-    else
-        snprintf(buf, size, "%s:%s", host, port);
-}
+#include "../lib/lab.h"
 
 /* bound_socket - a socket of type on 127.0.0.1, any port; address into *addr */
 static int bound_socket(int type, struct sockaddr_in *addr)
@@ -203,34 +162,26 @@ static void ask_server(int port)
     close(fd);
 }
 
+static int server_port;      /* -p: also ask the echo server there */
+
+/* on_option - -p PORT */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    server_port = (int)parse_number(arg, 1, 65535, "port");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt, port = 0;
-    char *end;
+    static const struct lab_option options[] = {
+        {'p', NULL, "PORT", "also send an empty datagram to the echo server on 127.0.0.1:PORT"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {.options = options, .on_option = on_option};
 
-    while ((opt = getopt_long(argc, argv, "p:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            port = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || port < 1 || port > 65535) {
-                fprintf(stderr, "%s: bad port '%s'\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-
+    lab_parse(argc, argv, &cmd);
     show_udp();
     show_tcp();
-    if (port != 0)
-        ask_server(port);
+    if (server_port != 0)
+        ask_server(server_port);
     return 0;
 }

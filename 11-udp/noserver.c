@@ -1,6 +1,6 @@
 /* noserver.c - sending UDP with nobody listening: silence, or ECONNREFUSED
  *
- * Seed 003: UDP has no connection, so sendto() does not care whether a
+ * Python notes 003: UDP has no connection, so sendto() does not care whether a
  * server is running; the sender can send all it likes, and the data is
  * simply lost. This program shows that, and the one exception:
  *
@@ -23,7 +23,7 @@
  *
  * See also: client.c (its timeout and retries are for exactly this),
  * empty.c, truncate.c, NOTES.md.
- * Seed: 003 (sendto with no server running: the data is lost).
+ * Python notes: 003 (sendto with no server running: the data is lost).
  * Linux-specific: whether an unconnected socket hears of ICMP errors
  * differs between systems (Linux: only with the IP_RECVERR option).
  */
@@ -31,9 +31,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,42 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *prog_name = "noserver";
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-p PORT] [-t SECS]\n"
-            "  -p PORT   the UDP port on 127.0.0.1 to send to (default: one nobody uses)\n"
-            "  -t SECS   how long to wait for a reply (1-60, default 1)\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
-}
-
-/* now_seconds - the monotonic clock in seconds */
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "../lib/lab.h"
 
 /* unused_port - a UDP port on 127.0.0.1 with nobody behind it: bind to
  * port 0, read the number the kernel chose, close the socket */
@@ -117,9 +80,9 @@ static int udp_socket_with_timeout(int secs)
 static void report_recv(int fd, const char *label)
 {
     char buf[64];
-    double started = now_seconds();
+    long long started = now_ms();
     ssize_t n = recv(fd, buf, sizeof buf, 0);
-    double waited = now_seconds() - started;
+    double waited = (double)(now_ms() - started) / 1000;
 
     if (n >= 0)
         printf("%s: recv got a %zd-byte reply (so somebody is listening)\n", label, n);
@@ -157,39 +120,27 @@ static void show_connected(const struct sockaddr_in *to, int secs)
     close(fd);
 }
 
+static int port, secs = 1;
+
+/* on_option - -p PORT and -t SECS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'p')
+        port = (int)parse_number(arg, 1, 65535, "port");
+    else
+        secs = (int)parse_number(arg, 1, 60, "-t");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'p', NULL, "PORT", "the UDP port on 127.0.0.1 to send to (default: one nobody uses)"},
+        {'t', NULL, "SECS", "how long to wait for a reply (1-60, default 1)"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {.options = options, .on_option = on_option};
     struct sockaddr_in to;
-    int opt, port = 0, secs = 1;
-    char *end;
 
-    while ((opt = getopt_long(argc, argv, "p:t:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            port = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || port < 1 || port > 65535) {
-                fprintf(stderr, "%s: bad port '%s'\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 't':
-            secs = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || secs < 1 || secs > 60) {
-                fprintf(stderr, "%s: bad -t '%s' (1-60)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-
+    lab_parse(argc, argv, &cmd);
     memset(&to, 0, sizeof to);
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

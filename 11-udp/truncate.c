@@ -1,25 +1,29 @@
 /* truncate.c - a receive buffer smaller than the datagram: the rest is gone
  *
- * Seed 003: when recvfrom() is given less room than the datagram holds,
+ * Python notes 003: when recvfrom() is given less room than the datagram holds,
  * Linux (and macOS) silently drop the rest, and Windows reports an error.
  * A datagram is read whole in one call or not at all; unlike a TCP stream,
  * the bytes that did not fit do not wait for the next call, which gets the
  * next datagram.
  *
  * The program sends a SIZE-byte datagram and a short one to itself, then
- * reads with the seed's 1024-byte buffer:
+ * reads with the Python notes' 1024-byte buffer:
  *   - recvmsg() returns 1024 bytes and sets MSG_TRUNC in msg_flags: the
- *     only sign that anything was lost;
+ *     portable (POSIX) sign that something was lost; recvfrom() has no
+ *     msg_flags to show it;
  *   - the next read returns the short datagram: the other bytes are gone;
- *   - Linux can say how long a datagram is before reading it: recv() with
- *     MSG_PEEK | MSG_TRUNC returns the real length and leaves it queued,
- *     so the program can then read it whole with a big enough buffer.
+ *   - Linux has a second sign: MSG_TRUNC passed *to* recvfrom() makes it
+ *     return the datagram's real length (3000) while it copies only what
+ *     fits (1024); the lesson's server reads that way;
+ *   - and with MSG_PEEK | MSG_TRUNC it can say how long a datagram is
+ *     before reading it, leaving it queued, so the program can then read
+ *     it whole with a big enough buffer.
  *
  * Usage: ./truncate [-s SIZE] [-b BUFSIZE]     (defaults: 3000, 1024)
  *
  * See also: server.c (its 65,536-byte buffer never truncates), empty.c,
  * noserver.c, NOTES.md.
- * Seed: 003 (recvfrom smaller than the datagram: data lost on Linux).
+ * Python notes: 003 (recvfrom smaller than the datagram: data lost on Linux).
  * Linux-specific: the MSG_TRUNC flag *passed to* recv() (the MSG_TRUNC
  * flag *returned* in msg_flags is POSIX).
  */
@@ -27,9 +31,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,50 +40,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
+
 #define MAX_SIZE 65507          /* the largest UDP payload over IPv4 */
-
-static const char *prog_name = "truncate";
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-s SIZE] [-b BUFSIZE]\n"
-            "  -s SIZE     bytes in the big datagram (1-%d, default 3000)\n"
-            "  -b BUFSIZE  the receive buffer (1-%d, default 1024, the seed's buffer_size)\n"
-            "  -h, --help  show this help\n",
-            prog_name, MAX_SIZE, MAX_SIZE);
-    exit(status);
-}
-
-/* parse_range - a whole number in [low, high] for option opt, or exit 2 */
-static long parse_range(const char *text, char opt, long low, long high)
-{
-    char *end;
-    long value;
-
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) {
-        fprintf(stderr, "%s: bad -%c '%s' (%ld-%ld)\n", prog_name, opt, text, low, high);
-        usage(stderr, 2);
-    }
-    return value;
-}
 
 /* send_to_self - sender sends len bytes of buf to the receiver's address */
 static void send_to_self(int sender, const struct sockaddr_in *to, const char *buf, size_t len)
@@ -149,6 +110,21 @@ static void show_truncation(int receiver, int sender, const struct sockaddr_in *
                " of the first are gone\n", n, size - buf_size);
 }
 
+/* show_real_length - Linux: recvfrom() with MSG_TRUNC returns the real
+ * length of a datagram it cut short */
+static void show_real_length(int receiver, int sender, const struct sockaddr_in *addr,
+                             const char *big, size_t size, char *buf, size_t buf_size)
+{
+    ssize_t n;
+
+    send_to_self(sender, addr, big, size);
+    n = recvfrom(receiver, buf, buf_size, MSG_TRUNC, NULL, NULL);
+    if (n == -1)
+        die("recvfrom MSG_TRUNC");
+    printf("recvfrom(MSG_TRUNC) with a %zu-byte buffer: returned %zd, the datagram's real"
+           " length (%zu bytes copied)\n", buf_size, n, (size_t)n < buf_size ? (size_t)n : buf_size);
+}
+
 /* show_peek - Linux: ask the length first, leave the datagram queued,
  * then read it whole */
 static void show_peek(int receiver, int sender, const struct sockaddr_in *addr,
@@ -165,28 +141,29 @@ static void show_peek(int receiver, int sender, const struct sockaddr_in *addr,
     read_with_flags(receiver, buf, (size_t)n);
 }
 
+static long size = 3000, buf_size = 1024;
+
+/* on_option - -s SIZE and -b BUFSIZE */
+static void on_option(int key, const char *arg)
+{
+    if (key == 's')
+        size = parse_number(arg, 1, MAX_SIZE, "-s");
+    else
+        buf_size = parse_number(arg, 1, MAX_SIZE, "-b");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'s', NULL, "SIZE", "bytes in the big datagram (1-65507, default 3000)"},
+        {'b', NULL, "BUFSIZE", "the receive buffer (1-65507, default 1024, the Python notes' buffer_size)"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {.options = options, .on_option = on_option};
     struct sockaddr_in addr;
-    long size = 3000, buf_size = 1024;
     char *big, *buf;
-    int opt, receiver, sender;
+    int receiver, sender;
 
-    while ((opt = getopt_long(argc, argv, "s:b:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 's': size = parse_range(optarg, 's', 1, MAX_SIZE); break;
-        case 'b': buf_size = parse_range(optarg, 'b', 1, MAX_SIZE); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-
+    lab_parse(argc, argv, &cmd);
     big = malloc((size_t)size);
     buf = malloc(MAX_SIZE + 1);
     if (big == NULL || buf == NULL)
@@ -196,6 +173,7 @@ int main(int argc, char *argv[])
     open_pair(&receiver, &sender, &addr);
 
     show_truncation(receiver, sender, &addr, big, (size_t)size, buf, (size_t)buf_size);
+    show_real_length(receiver, sender, &addr, big, (size_t)size, buf, (size_t)buf_size);
     show_peek(receiver, sender, &addr, big, (size_t)size, buf);
 
     close(sender);

@@ -218,6 +218,65 @@ udp_port_of() {
   kill -0 "$SERVER_PID"
 }
 
+# forge_to PORT FROM [SIZE] - one datagram to 127.0.0.1:PORT whose IPv4
+# source claims to be FROM (ADDR:PORT); skips the test without a raw socket
+forge_to() {
+  run timeout -k 2 "$CLIENT_TIMEOUT" "$TOOLS/11-udppeer" forge -p "$1" -f "$2" -s "${3:-16}"
+  [ "$status" -ne 3 ] || skip "a forged datagram needs a raw socket (root or CAP_NET_RAW): $output"
+  assert_success
+}
+
+@test "a forged datagram from the server's own address and port is dropped, not answered for ever" {
+  start_server $L
+  forge_to "$SERVER_PORT" "127.0.0.1:$SERVER_PORT"
+  # Datagrams are served in order: once this one's line is in, the forged
+  # one has been dealt with. Answered, it would have come back to the
+  # server itself, again and again.
+  run udppeer echo -s 10
+  assert_output "ok 10"
+  wait_for_line "$SERVER_ERR" '10 bytes from'
+  run grep -c 'bytes from' "$SERVER_ERR"
+  assert_output 1
+  run grep -c "dropped 1 datagram(s) claiming our own port (last from 127.0.0.1:$SERVER_PORT): an echo loop" "$SERVER_ERR"
+  assert_output 1
+}
+
+@test "two servers on one port of two addresses do not bounce a forged datagram for ever" {
+  # A on 127.0.0.1:P, B on 127.0.0.2:P; the forged datagram tells A that
+  # B sent it. Each answer of one would be a request to the other.
+  start_server $L
+  a=$SERVER_PID a_err=$SERVER_ERR port=$SERVER_PORT
+  start_bg b "$LAB/$L/server" -H 127.0.0.2 -p "$port"
+  b=$BG_PID b_err=$BG_ERR
+  wait_for_line "$BG_OUT" "^listening on 127.0.0.2:$port\$"
+  forge_to "$port" "127.0.0.2:$port"
+  run udppeer echo -s 10
+  assert_output "ok 10"
+  wait_for_line "$a_err" '10 bytes from'
+  run grep -c 'bytes from' "$a_err"
+  assert_output 1
+  run grep -c 'claiming our own port' "$a_err"
+  assert_output 1
+  run grep -c 'bytes from' "$b_err"
+  assert_output 0
+  stop_server "$b"
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+@test "a storm of datagrams is answered in full but logged at most 100 lines a second" {
+  start_server $L
+  started=$(date +%s)
+  run udppeer many -c 10 -n 300 -s 20
+  assert_output --partial "ok 3000"
+  # One more datagram in a later second makes the server report the rest.
+  wait_until "$LAB_WAIT" bash -c "[ \$(date +%s) -gt $(date +%s) ]"
+  run udppeer echo -s 1
+  assert_output "ok 1"
+  wait_until "$LAB_WAIT" grep -q 'not logged' "$SERVER_ERR"
+  lines=$(grep -c 'bytes from' "$SERVER_ERR")
+  [ "$lines" -le $(( 100 * ($(date +%s) - started + 1) )) ]
+}
+
 # --- the client's timeout and retries ---------------------------------------
 
 @test "client: nobody listening gives a clear 'no reply' after bounded retries, exit 1" {
@@ -282,6 +341,7 @@ udp_port_of() {
   assert_output --partial 'recvmsg with a 1024-byte buffer: 4 bytes, starting "next"'
   assert_output --partial "the other 1976 bytes of the first are gone"
   assert_output --partial "the datagram is 3000 bytes (still queued)"
+  assert_output --partial "recvfrom(MSG_TRUNC) with a 1024-byte buffer: returned 3000, the datagram's real length (1024 bytes copied)"
 }
 
 @test "noserver demo: silence on an unconnected socket, ECONNREFUSED on a connected one" {

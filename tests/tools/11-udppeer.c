@@ -12,11 +12,17 @@
  *          interleaved; every reply must come back to the socket that
  *          asked, with its own content; a datagram with no reply after a
  *          second is sent again (UDP may drop it). Prints "ok TOTAL"
+ *   forge  send one datagram of SIZE bytes whose IPv4 source is FROM
+ *          (-f ADDR:PORT), through a raw socket (needs root or
+ *          CAP_NET_RAW): what an attacker's forged datagram looks like.
+ *          Prints "forged" (exit 3 if a raw socket cannot be had)
  * Exit status: 0 all good, 1 a wrong or missing reply, 2 bad usage.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -31,7 +37,7 @@
 #define RESEND_MS 1000
 #define MAX_TRIES 10
 
-static const char *host = "127.0.0.1";
+static const char *host = "127.0.0.1", *from = NULL;
 static int port = 0;
 static long count = 1, clients = 1, size = 64;
 static struct sockaddr_in server;
@@ -191,25 +197,70 @@ static int mode_many(void)
     return 0;
 }
 
+/* mode_forge - an IPv4 header and a UDP header written by hand, the
+ * source address and port taken from -f: the kernel does not check them */
+static int mode_forge(void)
+{
+    static char packet[sizeof(struct iphdr) + sizeof(struct udphdr) + 1024];
+    struct iphdr *ip = (struct iphdr *)packet;
+    struct udphdr *udp = (struct udphdr *)(packet + sizeof *ip);
+    char addr[64], *colon;
+    size_t len = sizeof *ip + sizeof *udp + (size_t)size;
+    int fd, one = 1;
+
+    if (from == NULL || size > 1024 || strlen(from) >= sizeof addr)
+        return 2;
+    strcpy(addr, from);
+    colon = strrchr(addr, ':');
+    if (colon == NULL)
+        return 2;
+    *colon = '\0';
+    fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    if (fd == -1) {
+        printf("no raw socket: %s\n", strerror(errno));
+        return 3;
+    }
+    if (setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) == -1)
+        die("setsockopt IP_HDRINCL");
+    fill(packet + sizeof *ip + sizeof *udp, 0, 0);
+    ip->version = 4;
+    ip->ihl = 5;
+    ip->ttl = 64;
+    ip->protocol = IPPROTO_UDP;
+    ip->tot_len = htons((unsigned short)len);   /* the kernel fills the checksum */
+    if (inet_pton(AF_INET, addr, &ip->saddr) != 1)
+        return 2;
+    ip->daddr = server.sin_addr.s_addr;
+    udp->source = htons((unsigned short)atoi(colon + 1));
+    udp->dest = server.sin_port;
+    udp->len = htons((unsigned short)(len - sizeof *ip));
+    udp->check = 0;                             /* IPv4: no checksum */
+    if (sendto(fd, packet, len, 0, (struct sockaddr *)&server, sizeof server) == -1)
+        die("sendto (raw)");
+    printf("forged\n");
+    return 0;
+}
+
 int main(int argc, char *argv[])
 {
     const char *mode;
     int opt;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: 11-udppeer echo|many [-H ADDR] -p PORT [-n COUNT] "
-                        "[-c CLIENTS] [-s SIZE]\n");
+        fprintf(stderr, "usage: 11-udppeer echo|many|forge [-H ADDR] -p PORT [-n COUNT] "
+                        "[-c CLIENTS] [-s SIZE] [-f FROM_ADDR:PORT]\n");
         return 2;
     }
     mode = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "H:p:n:c:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "H:p:n:c:s:f:")) != -1) {
         switch (opt) {
         case 'H': host = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'n': count = atol(optarg); break;
         case 'c': clients = atol(optarg); break;
         case 's': size = atol(optarg); break;
+        case 'f': from = optarg; break;
         default: return 2;
         }
     }
@@ -223,6 +274,7 @@ int main(int argc, char *argv[])
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(mode, "echo") == 0) return mode_echo();
     if (strcmp(mode, "many") == 0) return mode_many();
+    if (strcmp(mode, "forge") == 0) return mode_forge();
     fprintf(stderr, "udppeer: unknown mode '%s'\n", mode);
     return 2;
 }
