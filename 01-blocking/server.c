@@ -1,7 +1,7 @@
 /* server.c - an iterative (one client at a time) echo-upper server
  *
  * The simplest TCP server there is, and the model of every other lesson.
- * It has two loops, as the seeds put it: the connection loop accepts one
+ * It has two loops, as the Python notes put it: the connection loop accepts one
  * client, the communication loop serves that client until it leaves, and
  * only then does the connection loop accept the next one. Every socket is
  * in blocking mode, so the process sleeps inside accept() until a client
@@ -23,7 +23,7 @@
  * Usage: ./server [-H ADDR] [-p PORT]      (defaults: 127.0.0.1, 9001)
  *
  * See also: client.c (the interactive client), NOTES.md.
- * Seeds: 000 and 004 (blocking IO), 003 (connection loop and
+ * Python notes: 000 and 004 (blocking IO), 003 (connection loop and
  * communication loop), 000 and 002 (SO_REUSEADDR).
  */
 #define _POSIX_C_SOURCE 200809L

@@ -106,7 +106,7 @@ int connect_to(const char *host, const char *port);
  * a stop is requested); 0, or -1 with errno set. Blocking sockets only. */
 int send_all(int fd, const void *buf, size_t len);
 /* upper_bytes - ASCII a-z to A-Z in place, every other byte unchanged
- * (the seeds' data.upper(); not toupper(), which depends on the locale) */
+ * (Python's data.upper(); not toupper(), which depends on the locale) */
 void upper_bytes(char *buf, size_t len);
 
 /* ---- Stopping on a signal, and running out of descriptors ---- */
