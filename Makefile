@@ -9,10 +9,12 @@
 #   make live [L=NN-x]   the lesson in tmux panes (server + two clients)
 #   make check           the suite under ASan+UBSan, threaded lessons under
 #                        TSan, every server under valgrind memcheck
-#   make grade DIR=path  build a student's checkout, run these tests on it
-#                        (POINTS=tests/points.example: weigh the tests)
-#   make bench           every server design measured side by side
-#                        (BENCH_QUICK=1: about a minute); make plot: charts
+#   make grade DIR=path  build a student's checkout lesson by lesson, run these
+#                        tests on it; DIR="a b c" or CLASS=list grades a class
+#                        into one table (POINTS=tests/points.example: weigh)
+#   make bench           every server design measured side by side, into
+#                        bench/out/ (BENCH_QUICK=1: about a minute; SAVE=1:
+#                        the committed bench/results.*); make plot: charts
 #
 # Every NN-name/*.c is one program; a lesson's *.h files are shared by the
 # programs of that lesson only. lib/*.c (lab.h: logging, the command line,
@@ -36,8 +38,12 @@ ifneq ($(SANITIZE),)
   LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
+# L names lessons, whole (03-select) or by number (03, or 3 for 03-select);
+# "interop" is the checks across lessons.
 L    ?=
-DEMO ?= $(if $(L),$(L),01-blocking)
+pick  = $(or $(filter $(1),$(LESSONS) interop),$(filter $(1)-%,$(LESSONS)),$(filter 0$(1)-%,$(LESSONS)),$(error no lesson '$(1)'; the lessons are: $(LESSONS)))
+override L := $(foreach w,$(L),$(call pick,$(w)))
+DEMO ?= $(if $(L),$(firstword $(L)),01-blocking)
 
 .PHONY: all test demo trace live check grade bench plot clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
@@ -112,10 +118,8 @@ plot:
 	@bench/plot
 
 grade:
-	@test -n "$(DIR)" || { echo "usage: make grade DIR=path/to/a/checkout"; exit 2; }
-	$(MAKE) --no-print-directory -C $(DIR)
-	$(MAKE) --no-print-directory $(TOOLS)
-	@LAB_DIR=$(abspath $(DIR)) tests/run $(L)
+	@test -n "$(DIR)$(CLASS)" || { echo "usage: make grade DIR=path/to/a/checkout (or DIR=\"a b c\", or CLASS=list-file)"; exit 2; }
+	@L="$(L)" tests/grade $(if $(CLASS),--class $(CLASS),$(DIR))
 
 clean:
 	rm -f $(PROGRAMS) $(TOOLS) $(LIB_OBJS) $(LIB) .build-flags

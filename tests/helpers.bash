@@ -59,6 +59,7 @@ start_bg() {
   ) &
   BG_PID=$!
   echo "$BG_PID" >>"$(_lab_pids)"
+  echo "$BG_PID $name" >>"$BATS_TEST_TMPDIR/lab-names"
 }
 
 # start_bg_input NAME FIFO CMD [ARGS...] - like start_bg, but the command's
@@ -79,6 +80,7 @@ start_bg_input() {
   ) &
   BG_PID=$!
   echo "$BG_PID" >>"$(_lab_pids)"
+  echo "$BG_PID $name" >>"$BATS_TEST_TMPDIR/lab-names"
 }
 
 # start_server LESSON [ARGS...] - start LESSON/server on port 0, wait for
@@ -121,11 +123,20 @@ wait_for_line() {
       return 1
     fi
     if [ $(( $(date +%s%N) / 1000000 )) -ge "$deadline" ]; then
-      echo "# timed out after ${secs}s waiting for '$regex' in $file" >&2
+      echo "# timed out after ${secs}s waiting for '$regex' in $file;" \
+        "it has $(wc -l <"$file" 2>/dev/null || echo 0) lines, the last: '$(tail -n 1 "$file" 2>/dev/null)'" >&2
+      _lab_say_if_server_gone
       return 1
     fi
     sleep 0.02
   done
+}
+
+# _lab_say_if_server_gone - one line if the test's server is no longer running
+_lab_say_if_server_gone() {
+  [ -n "${SERVER_PID:-}" ] && _lab_gone "$SERVER_PID" &&
+    echo "# the server (pid $SERVER_PID) is no longer running" >&2
+  return 0
 }
 
 # wait_until SECS CMD [ARGS...] - poll until CMD succeeds, fail after SECS
@@ -135,6 +146,7 @@ wait_until() {
   until "$@"; do
     if [ $(( $(date +%s%N) / 1000000 )) -ge "$deadline" ]; then
       echo "# timed out after ${secs}s waiting for: $*" >&2
+      _lab_say_if_server_gone
       return 1
     fi
     sleep 0.02
@@ -152,6 +164,7 @@ wait_exit() {
   fi
   EXIT_STATUS=0
   wait "$pid" || EXIT_STATUS=$?
+  echo "$pid" >>"$BATS_TEST_TMPDIR/lab-reaped"
 }
 
 # _lab_gone PID - true once PID has exited (a zombie counts as exited)
@@ -230,11 +243,33 @@ lab_sanitizer_reports() {
   return 1
 }
 
-# lab_teardown - kill every process group this test started, then look for
-# sanitizer reports in their logs
+# lab_teardown - say which background program ended on its own, kill
+# every process group this test started, then look for sanitizer reports
+# in their logs
 lab_teardown() {
+  _lab_report_early_exits
   _lab_kill_all
   lab_sanitizer_reports
+}
+
+# _lab_report_early_exits - for each program started with start_bg that
+# has exited although the test never waited for it (a server that crashed
+# or stopped after its first client), one line with its exit status and
+# the last lines of its stderr. bats shows them only when the test fails:
+# they say why the client saw "Connection refused".
+_lab_report_early_exits() {
+  local pid name status
+  [ -f "$BATS_TEST_TMPDIR/lab-names" ] || return 0
+  while read -r pid name; do
+    grep -qx "$pid" "$BATS_TEST_TMPDIR/lab-reaped" 2>/dev/null && continue
+    _lab_gone "$pid" || continue
+    status=0
+    wait "$pid" 2>/dev/null || status=$?
+    [ "$status" -gt 128 ] && status="$status (killed by signal $((status - 128)))"
+    echo "# $name (pid $pid) exited by itself during the test, with status $status; its stderr ends:" >&2
+    tail -n 3 "$BATS_TEST_TMPDIR/$name.err" 2>/dev/null | sed 's/^/#   /' >&2
+  done <"$BATS_TEST_TMPDIR/lab-names"
+  return 0
 }
 
 _lab_kill_all() {
