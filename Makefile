@@ -12,6 +12,9 @@
 #   make grade DIR=path  build a student's checkout lesson by lesson, run these
 #                        tests on it; DIR="a b c" or CLASS=list grades a class
 #                        into one table (POINTS=tests/points.example: weigh)
+#   make handout OUT=DIR the student tree: the marked regions (LAB-BEGIN) become
+#                        TODOs with stubs; a fresh git repository [L=lessons]
+#   make handout-check   each region stubbed alone must fail its lesson's tests
 #   make bench           every server design measured side by side, into
 #                        bench/out/ (BENCH_QUICK=1: about a minute; SAVE=1:
 #                        the committed bench/results.*); make plot: charts
@@ -45,7 +48,7 @@ pick  = $(or $(filter $(1),$(LESSONS) interop),$(filter $(1)-%,$(LESSONS)),$(fil
 override L := $(foreach w,$(L),$(call pick,$(w)))
 DEMO ?= $(if $(L),$(firstword $(L)),01-blocking)
 
-.PHONY: all test demo trace live check grade bench plot clean $(LESSONS) FORCE
+.PHONY: all test demo trace live check grade handout handout-check bench plot clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
 
 # Rebuild everything when the compiler or the flags change (for example
@@ -116,6 +119,13 @@ bench: all
 
 plot:
 	@bench/plot
+
+handout:
+	@test -n "$(OUT)" || { echo "usage: make handout OUT=DIR [L=lessons]"; exit 2; }
+	@tests/handout $(OUT) $(L)
+
+handout-check: all
+	@tests/handout --check $(L)
 
 grade:
 	@test -n "$(DIR)$(CLASS)" || { echo "usage: make grade DIR=path/to/a/checkout (or DIR=\"a b c\", or CLASS=list-file)"; exit 2; }
