@@ -15,6 +15,9 @@
 #   make handout OUT=DIR the student tree: the marked regions (LAB-BEGIN) become
 #                        TODOs with stubs; a fresh git repository [L=lessons]
 #   make handout-check   each region stubbed alone must fail its lesson's tests
+#   make exercise L=NN [N=K]  a lesson's graded exercises (tests/exercises/)
+#   make exercise-check  each exercise's tests fail without its reference
+#                        patch and pass with it
 #   make bench           every server design measured side by side, into
 #                        bench/out/ (BENCH_QUICK=1: about a minute; SAVE=1:
 #                        the committed bench/results.*); make plot: charts
@@ -48,7 +51,7 @@ pick  = $(or $(filter $(1),$(LESSONS) interop),$(filter $(1)-%,$(LESSONS)),$(fil
 override L := $(foreach w,$(L),$(call pick,$(w)))
 DEMO ?= $(if $(L),$(firstword $(L)),01-blocking)
 
-.PHONY: all test demo trace live check grade handout handout-check bench plot clean $(LESSONS) FORCE
+.PHONY: all test demo trace live check grade handout handout-check exercise exercise-check bench plot clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
 
 # Rebuild everything when the compiler or the flags change (for example
@@ -126,6 +129,13 @@ handout:
 
 handout-check: all
 	@tests/handout --check $(L)
+
+exercise: $(if $(L),$(L),all) $(TOOLS)
+	@test -n "$(L)" || { echo "usage: make exercise L=NN-name [N=K]"; exit 2; }
+	@tests/exercise $(L) $(N)
+
+exercise-check: all
+	@tests/exercise --check
 
 grade:
 	@test -n "$(DIR)$(CLASS)" || { echo "usage: make grade DIR=path/to/a/checkout (or DIR=\"a b c\", or CLASS=list-file)"; exit 2; }

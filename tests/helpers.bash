@@ -24,8 +24,9 @@
 # LAB is the tree whose programs are tested: this lab, or with LAB_DIR set
 # (make grade DIR=...) a student's checkout. The test tools always come
 # from this lab.
-LAB="$(cd "${LAB_DIR:-$BATS_TEST_DIRNAME/..}" && pwd)"
-TOOLS="$(cd "$BATS_TEST_DIRNAME" && pwd)/tools"
+_lab_tests="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # tests/, wherever the .bats is
+LAB="$(cd "${LAB_DIR:-$_lab_tests/..}" && pwd)"
+TOOLS="$_lab_tests/tools"
 # LAB_WRAP runs every server under a wrapper, e.g. valgrind (make check).
 : "${LAB_WRAP:=}"
 
