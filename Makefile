@@ -51,7 +51,7 @@ pick  = $(or $(filter $(1),$(LESSONS) interop),$(filter $(1)-%,$(LESSONS)),$(fil
 override L := $(foreach w,$(L),$(call pick,$(w)))
 DEMO ?= $(if $(L),$(firstword $(L)),01-blocking)
 
-.PHONY: all test demo trace live check grade handout handout-check exercise exercise-check bench plot clean $(LESSONS) FORCE
+.PHONY: all test test-tools demo trace live check grade handout handout-check exercise exercise-check bench plot clean $(LESSONS) FORCE
 all: $(PROGRAMS) $(TOOLS)
 
 # Rebuild everything when the compiler or the flags change (for example
@@ -129,6 +129,10 @@ handout:
 
 handout-check: all
 	@tests/handout --check $(L)
+
+# The lab's own tooling (grade, handout, live, L=): not part of a score.
+test-tools: all
+	@tests/run tooling
 
 exercise: $(if $(L),$(L),all) $(TOOLS)
 	@test -n "$(L)" || { echo "usage: make exercise L=NN-name [N=K]"; exit 2; }
