@@ -157,8 +157,8 @@ static void ask_server(int port)
     set_recv_timeout(fd, 2);
     if (sendto(fd, "", 0, 0, (struct sockaddr *)&server, sizeof server) == -1)
         die("sendto");
-    printf("server: sent an empty datagram to 127.0.0.1:%d\n", port);
-    receive_and_show(fd, "server");
+    printf("ask the server: sent an empty datagram to 127.0.0.1:%d\n", port);
+    receive_and_show(fd, "ask the server");
     close(fd);
 }
 
