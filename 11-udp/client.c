@@ -172,26 +172,13 @@ static ssize_t request(int fd, const char *msg, size_t len, char *reply,
  * the reply; until end of input */
 static void talk(int fd, const struct server_addr *server)
 {
-    int interactive = isatty(STDIN_FILENO);
     char *line = NULL, *reply = malloc(DGRAM_MAX);
     size_t line_cap = 0;
     ssize_t line_len, n;
 
     if (reply == NULL)
         die("malloc");
-    for (;;) {
-        if (interactive) {
-            fputs(">>> ", stdout);
-            fflush(stdout);
-        }
-        line_len = getline(&line, &line_cap, stdin);
-        if (line_len == -1)
-            break;                          /* end of input */
-        if (line[line_len - 1] == '\n')
-            line_len--;
-        if (line_len == 0)
-            continue;                       /* if not msg: continue */
-        line[line_len++] = '\n';            /* send the line with its newline */
+    while ((line_len = read_input_line(&line, &line_cap)) != -1) {
         n = request(fd, line, (size_t)line_len, reply, server);
         if (n < 0)
             continue;                       /* too long for a datagram: skipped */

@@ -62,24 +62,12 @@ int echo_client_main(int argc, char *argv[], const char *default_port, const cha
                                     .is_client = 1};
     struct lab_args args = lab_parse(argc, argv, &cmd);
     int fd = connect_to(args.host, args.port);
-    int interactive = isatty(STDIN_FILENO);
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t line_len;
 
-    for (;;) {
-        if (interactive) {
-            fputs(">>> ", stdout);
-            fflush(stdout);
-        }
-        line_len = getline(&line, &line_cap, stdin);
-        if (line_len == -1)
-            break;                          /* end of input */
-        if (line[line_len - 1] == '\n')
-            line_len--;
-        if (line_len == 0)
-            continue;                       /* if not msg: continue */
-        line[line_len++] = '\n';            /* send the line with its newline */
+    /* input, send, recv, print: one line at a time */
+    while ((line_len = read_input_line(&line, &line_cap)) != -1) {
         if (send_all(fd, line, (size_t)line_len) == -1)
             die("send");
         receive_replies(fd, 1);             /* blocks until the reply is whole */

@@ -256,11 +256,8 @@ int open_listener(const char *host, const char *port, int sock_flags, int backlo
     /* A restarted server can bind while its old connections sit in TIME_WAIT. */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
         die("setsockopt SO_REUSEADDR");
-    if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
-        if (errno == EADDRINUSE)
-            die("bind %s:%s (another server has the port; -p 0 picks a free one)", host, port);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
         die("bind %s:%s", host, port);
-    }
     freeaddrinfo(res);
     if (listen(fd, backlog) == -1)
         die("listen");
@@ -382,6 +379,26 @@ void pause_briefly(void)
     struct timespec one_second = {1, 0};
 
     nanosleep(&one_second, NULL);
+}
+
+ssize_t read_input_line(char **line, size_t *cap)
+{
+    int interactive = isatty(STDIN_FILENO);
+    ssize_t len;
+
+    do {
+        if (interactive) {
+            fputs(">>> ", stdout);
+            fflush(stdout);
+        }
+        len = getline(line, cap, stdin);
+        if (len == -1)
+            return -1;                      /* end of input */
+        if ((*line)[len - 1] == '\n')
+            len--;
+    } while (len == 0);                     /* if not msg: continue */
+    (*line)[len++] = '\n';                  /* getline left room: its '\0' */
+    return len;
 }
 
 long long now_ms(void)

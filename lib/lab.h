@@ -135,7 +135,13 @@ void pause_briefly(void);
 /* now_ms - a monotonic clock in milliseconds (never set back) */
 long long now_ms(void);
 
-/* ---- The blocking echo client (lib/echo_client.c) ---- */
+/* ---- Clients ---- */
+
+/* read_input_line - a client's next line of input: a ">>> " prompt when
+ * stdin is a terminal, empty lines skipped (Python's "if not msg:
+ * continue"); its length with the '\n' (always there), or -1 at the end
+ * of input. *line and *cap as for getline(). */
+ssize_t read_input_line(char **line, size_t *cap);
 
 /* echo_client_main - lesson 01's interactive client: lines from stdin,
  * replies to stdout, half-close at end of input; "about" is its --help line */
