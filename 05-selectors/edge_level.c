@@ -171,7 +171,7 @@ static long read_size = 5;      /* -r: bytes the handler reads per wake-up */
 static void on_option(int key, const char *arg)
 {
     if (key == 'r')
-        read_size = parse_number(arg, 1, 64, "-r");
+        read_size = parse_number(arg, 1, 64, "read size");
 }
 
 int main(int argc, char *argv[])
