@@ -563,7 +563,12 @@ count_paused() { count_lines "$SERVER_ERR" 'reading paused$'; }
   wait_for_line "$hoarders_out" '^full$' 60
   after=$(server_rss_kib)
   echo "# server RSS ${before} KiB before, ${after} KiB with $(count_paused) of 400 peers paused" >&3
-  [ $((after - before)) -lt 65536 ]
+  # A sanitizer's shadow memory and quarantine, or valgrind around the
+  # server, make RSS measure the tool, not the server: bound it in the
+  # plain build only.
+  if [ -z "${SANITIZE:-}" ] && [ -z "$LAB_WRAP" ]; then
+    [ $((after - before)) -lt 65536 ]
+  fi
   started=$(date +%s%N)
   run timeout -k 1 5 "$LAB/$L/client" -p "$SERVER_PORT" <<<"served at once"
   assert_success
