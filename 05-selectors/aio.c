@@ -4,11 +4,17 @@
  * readiness (select, poll, epoll) only says "recv() will not block now",
  * and then the process calls recv() and waits while the kernel copies.
  * In asynchronous IO the process hands over the whole operation - "read
- * into this buffer" - and is told when it is done: the kernel waits for
- * the data AND copies it. No recv() call appears in the program's loop.
+ * into this buffer" - and is told when it is done, the bytes already in
+ * its buffer: no recv() call appears in the program. Who does the copy is
+ * the kernel's business. With io_uring on a socket (IORING_FEAT_FAST_POLL,
+ * Linux 5.7): a first try at submission finds no data, so the kernel arms
+ * a poll; when the bytes arrive it queues "task work" that runs the recv,
+ * and the copy, in our own thread, in kernel mode, while it waits in
+ * io_uring_enter (or on its next return from a system call). Before 5.7 a
+ * kernel worker thread did a blocking recv instead. NOTES.md section 2.6.
  *
- * Seed 004 shows asyncio's two hello() tasks, each sleeping 1 s, finishing
- * together in about 1 s. This program does the same with two 1-second
+ * Python notes 004 show asyncio's two hello() tasks, each sleeping 1 s,
+ * finishing together in about 1 s. This program does the same with two 1-second
  * timeouts and, beside them, a receive on a socket:
  *
  *   io_uring (default): the Linux interface, used here through its three
@@ -29,7 +35,7 @@
  *
  * See also: server.c (readiness, not completion), NOTES.md; man 7 io_uring
  * (with liburing installed), man 7 aio.
- * Seeds: 004 (asynchronous IO, the fifth IO model; asyncio's hello()).
+ * Python notes: 004 (asynchronous IO, the fifth IO model; asyncio's hello()).
  * Linux-specific: io_uring (kernel 5.6 or later for IORING_OP_RECV).
  */
 #define _GNU_SOURCE
@@ -37,7 +43,6 @@
 #include <aio.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <linux/io_uring.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -50,39 +55,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
+
 #define MESSAGE "hello from the other end"
 #define TAG_RECV 1              /* user_data: which operation completed */
 #define TAG_SLEEP_1 2
 #define TAG_SLEEP_2 3
 
-static const char *prog_name = "aio";
 static struct timespec started;
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--posix]\n"
-            "  (default)  io_uring, through its system calls\n"
-            "  --posix    POSIX AIO (aio_read, aio_suspend): glibc's helper threads\n"
-            "  -h, --help show this help\n",
-            prog_name);
-    exit(status);
-}
 
 /* say - one line on stdout, stamped with the seconds since start */
 static void say(const char *fmt, ...)
@@ -220,11 +200,8 @@ static int run_io_uring(int recv_fd, int peer_fd)
 
     if (ring_setup(&ring, 8) == -1) {
         if (errno == ENOSYS || errno == EPERM)
-            fprintf(stderr, "%s: io_uring is not available here (%s); try --posix\n",
-                    prog_name, strerror(errno));
-        else
-            fprintf(stderr, "%s: io_uring_setup: %s\n", prog_name, strerror(errno));
-        return 1;
+            fatal("io_uring is not available here (%s); try --posix", strerror(errno));
+        die("io_uring_setup");
     }
 
     memset(&sqe, 0, sizeof sqe);                /* receive into buf */
@@ -263,7 +240,7 @@ static int run_io_uring(int recv_fd, int peer_fd)
                     cqe.res == -ETIME ? "timer expired" : strerror(-cqe.res));
         }
     }
-    say("no recv() or sleep() call in this program: the kernel did the waiting and the copy");
+    say("no recv() or sleep() call in this program: the kernel waited, and copied as task work");
     close(ring.fd);
     return 0;
 }
@@ -307,24 +284,27 @@ static int run_posix_aio(int recv_fd, int peer_fd)
     return 0;
 }
 
+static int use_posix = 0;       /* --posix */
+
+/* on_option - --posix */
+static void on_option(int key, const char *arg)
+{
+    (void)arg;
+    if (key == 'P')
+        use_posix = 1;
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"posix", no_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int opt, posix = 0, pair[2], status;
+    static const struct lab_option options[] = {
+        {'P', "posix", NULL, "POSIX AIO (aio_read, aio_suspend): glibc's helper threads"},
+        {0, NULL, NULL, NULL}};
+    static const struct lab_command command = {
+        "Asynchronous IO: io_uring (default, through its system calls) or POSIX AIO.",
+        NULL, 0, options, on_option, NULL};
+    int pair[2], status;
 
-    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'P': posix = 1; break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &command);
     setvbuf(stdout, NULL, _IOLBF, 0);
     clock_gettime(CLOCK_MONOTONIC, &started);
 
@@ -332,8 +312,8 @@ int main(int argc, char *argv[])
      * the remote peer. Blocking sockets: nothing here relies on EAGAIN. */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1)
         die("socketpair");
-    say("%s: threads in this process: %d", posix ? "POSIX AIO" : "io_uring", thread_count());
-    status = posix ? run_posix_aio(pair[0], pair[1]) : run_io_uring(pair[0], pair[1]);
+    say("%s: threads in this process: %d", use_posix ? "POSIX AIO" : "io_uring", thread_count());
+    status = use_posix ? run_posix_aio(pair[0], pair[1]) : run_io_uring(pair[0], pair[1]);
     close(pair[0]);
     close(pair[1]);
     return status;

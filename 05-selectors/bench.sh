@@ -14,7 +14,10 @@
 # machine: it does not depend on how much CPU the load generator got).
 # Servers: ../03-select/server and ../04-poll/server when they are built,
 # then this lesson's server on each backend (select, poll, epoll, epoll
-# --edge). select cannot watch descriptors >= FD_SETSIZE (1024), so its
+# --edge), the floor: a plain epoll loop with no selector layer
+# (tests/tools/05-epoll-echo), and BASE_SERVER if given (another build of
+# this server, e.g. an older commit's, run with --backend epoll).
+# select cannot watch descriptors >= FD_SETSIZE (1024), so its
 # 10,000 rows are skipped (1,000 idle + 10 active + the listener and a
 # few more stay just below 1024).
 #
@@ -27,6 +30,7 @@
 #        BENCH_SECS=2 BENCH_IDLE="0 1000" ./bench.sh    (shorter)
 #        BENCH_PART=1 ./bench.sh   (only the table; BENCH_PART=2: only the counts)
 #        LOAD=path SELECT_SERVER=path POLL_SERVER=path ./bench.sh   (other builds)
+#        BASE_SERVER=/tmp/old/server ./bench.sh   (adds its epoll rows)
 # Figures are printed, never judged: the script fails only if a program
 # cannot run. The load generator runs on the same machine as the server,
 # so both share its cores; run it on a quiet machine.
@@ -36,6 +40,8 @@ lab=$(cd .. && pwd)
 load=${LOAD:-$lab/tests/tools/load}
 select_server=${SELECT_SERVER:-../03-select/server}
 poll_server=${POLL_SERVER:-../04-poll/server}
+plain_server=${PLAIN_SERVER:-$lab/tests/tools/05-epoll-echo}
+base_server=${BASE_SERVER:-}
 [ -x ./server ] && [ -x "$load" ] || { echo "bench: run 'make' first (needs ./server and $load)" >&2; exit 1; }
 secs=${BENCH_SECS:-5}
 idles=${BENCH_IDLE:-0 100 1000 10000}
@@ -118,6 +124,8 @@ part_table() {
     row 05-poll "$idle" ./server --backend poll
     row 05-epoll "$idle" ./server --backend epoll
     row 05-epoll-edge "$idle" ./server --edge
+    [ -x "$plain_server" ] && row plain-epoll "$idle" "$plain_server"
+    [ -n "$base_server" ] && row 05-epoll-base "$idle" "$base_server" --backend epoll
   done
   summary
 }

@@ -137,7 +137,7 @@ say "4. level- vs edge-triggered, counted (./edge_level)"
 ./edge_level 2>&1 | label edge_level
 pause 3
 
-say "5. asynchronous IO: the kernel waits AND copies (./aio, then ./aio --posix)"
+say "5. asynchronous IO: we submit, the kernel completes (./aio, then ./aio --posix)"
 ./aio 2>&1 | label io_uring
 pause
 ./aio --posix 2>&1 | label "posix aio"

@@ -1,6 +1,6 @@
 /* edge_level.c - level- vs edge-triggered readiness, counted
  *
- * Seed 001 noticed that its select() loop printed "hellow" again and again
+ * Python notes 001 noticed that its select() loop printed "hellow" again and again
  * as long as it did not call accept(): select is level-triggered, it says
  * "ready" every time it is asked, for as long as the condition lasts.
  * epoll can also be edge-triggered (EPOLLET): it says "ready" once per
@@ -24,55 +24,26 @@
  * Usage: ./edge_level [-r READ_SIZE]      (default 5 bytes per read)
  *
  * See also: selector.h, server.c (--edge), NOTES.md; man 7 epoll.
- * Seeds: 001 (level- and edge-triggered; select's repeated "hellow").
+ * Python notes: 001 (level- and edge-triggered; select's repeated "hellow").
  * Linux-specific: epoll (hence _GNU_SOURCE).
  */
 #define _GNU_SOURCE
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "selector.h"
 
 #define WAITS 5                 /* part 1: how often we ask */
 #define MESSAGES 3              /* part 2: how many messages arrive */
 #define MESSAGE "hello world\n" /* 12 bytes each */
 #define MAX_WAKEUPS 1000        /* a runaway loop stops here */
-
-static const char *prog_name = "edge_level";
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-r READ_SIZE]\n"
-            "  -r READ_SIZE  bytes the handler reads per wake-up (1-64, default 5)\n"
-            "  -h, --help    show this help\n",
-            prog_name);
-    exit(status);
-}
 
 /* pending_connection - a listening socket (fd in *listen_fd) with one
  * connection waiting in its queue; returns the client's end */
@@ -120,7 +91,7 @@ static int count_ready_waits(const char *backend, int flags)
         if (n == -1)
             die("wait");
         if (n > 0)
-            ready++;                            /* seed: print("hellow") */
+            ready++;                            /* Python: print("hellow") */
     }
     sel_unregister(sel, listen_fd);
     close(client_fd);
@@ -194,24 +165,24 @@ static void count_wakeups(const char *label, int flags, size_t read_size, int dr
     sel_free(sel);
 }
 
+static long read_size = 5;      /* -r: bytes the handler reads per wake-up */
+
+/* on_option - -r READ_SIZE */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'r')
+        read_size = parse_number(arg, 1, 64, "read size");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    long read_size = 5;
-    int opt;
+    static const struct lab_option options[] = {
+        {'r', NULL, "READ_SIZE", "bytes the handler reads per wake-up (1-64, default 5)"},
+        {0, NULL, NULL, NULL}};
+    static const struct lab_command command = {
+        "Level- vs edge-triggered readiness, counted.", NULL, 0, options, on_option, NULL};
 
-    while ((opt = getopt_long(argc, argv, "r:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'r': read_size = strtol(optarg, NULL, 10); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc || read_size < 1 || read_size > 64) {
-        fprintf(stderr, "%s: bad argument\n", prog_name);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &command);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     printf("1. a pending connection nobody accepts, asked %d times\n", WAITS);

@@ -1,296 +1,98 @@
 /* server.c - the echo-upper server on a selector: callbacks, not loops
  *
- * The seed 001 selectors program in C. The listening socket is registered
- * with an accept callback, each client with a client callback, and the
- * main loop does nothing but wait for ready descriptors and call what was
+ * Python notes 001's selectors program in C. The listening socket is
+ * registered with an accept callback, each client with a client callback,
+ * and the main loop only waits for ready descriptors and calls what was
  * registered for them:
  *
  *     while running:  for (fd, mask) in select():  key(fd).callback(mask)
  *
- * Which kernel mechanism does the waiting - select(2), poll(2) or epoll(7)
- * - is chosen at run time (--backend); by default the best the system has,
- * as selectors.DefaultSelector does. The callbacks are the same for all
- * three, so a class can compare them on the same program.
+ * Which kernel mechanism waits - select(2), poll(2) or epoll(7) - is chosen
+ * at run time (--backend), by default the best the system has, as
+ * selectors.DefaultSelector does; the callbacks are the same for all three.
  *
- * Every socket is non-blocking and the interest follows the buffers: a
- * client is watched for reading while its unsent output is below a cap,
- * and for writing only while output waits. A client that never reads
- * costs at most OUTPUT_CAP bytes and nobody else's time. Out of
- * descriptors (EMFILE), the server stops watching the listening socket
- * instead of waking up for it again and again, and resumes when a
- * connection closes (or a second later).
+ * Every socket is non-blocking and interest follows the buffers: a client
+ * is watched for writing only while output waits for it, and for reading
+ * only while it owes less than OUTPUT_CAP and, once all clients together
+ * are owed OUTPUT_BUDGET, only while it owes nothing. Clients that never
+ * read cost a fixed budget, not a cap each. Out of descriptors (EMFILE), the
+ * listening socket is unwatched instead of reported again and again.
  *
  * With --edge the epoll backend is edge-triggered: a wake-up means "the
- * state changed", so each callback reads (and writes) until EAGAIN. The
- * whole difference between the modes is in client_read (one recv per
- * wake-up, or recv until EAGAIN within a budget and re-arm) and at the end
- * of client_write (a client resumed after a pause is read at once).
+ * state changed", so a callback reads until EAGAIN (within a budget, then
+ * sel_rearm). The whole difference between the modes is two `if`s in
+ * client_read and one at the end of client_write.
  *
  * Usage: ./server [-H ADDR] [-p PORT] [--backend select|poll|epoll] [--edge]
  *        (defaults: 127.0.0.1, 9005, the best backend: epoll, level-triggered)
  *
  * See also: selector.h (the selector and its backends), client.c,
  * edge_level.c, aio.c, NOTES.md.
- * Seeds: 001 (selectors: register with a callback, key.data dispatch),
- * 002 and 004 (select vs poll vs epoll, chosen per system).
- * Linux-specific: epoll, accept4, pipe2 (hence _GNU_SOURCE).
+ * Python notes: 001 (selectors: register with a callback, key.data
+ * dispatch), 002 and 004 (select vs poll vs epoll, chosen per system).
+ * Linux-specific: epoll, accept4 (hence _GNU_SOURCE).
  */
 #define _GNU_SOURCE
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "selector.h"
 
-#define DEFAULT_PORT "9005"
-#define BACKLOG SOMAXCONN   /* a burst of thousands of connects must queue,
-                             * not wait for SYN retransmissions */
 #define BUF_SIZE 16384
-#define OUTPUT_CAP (256 * 1024)  /* stop reading a client owed this much */
-#define EDGE_READ_BUDGET 16      /* --edge: recvs per wake-up, then others' turn */
-#define ACCEPT_RETRY_MS 1000     /* out of descriptors: try again this often */
-#define ADDR_LEN (INET6_ADDRSTRLEN + 8)  /* "host:port" as text */
+#define OUTPUT_CAP (256 * 1024)             /* owed to one client: stop reading it */
+#define OUTPUT_BUDGET (32 * 1024 * 1024)    /* owed to all: stop reading those who owe */
+#define EDGE_READ_BUDGET 16     /* --edge: recvs per wake-up, then the others' turn */
+#define ACCEPT_RETRY_MS 1000    /* out of descriptors: try again this often */
 
-static const char *prog_name = "server";
-
-/* Written by the signal handler, read by the main loop. */
-static volatile sig_atomic_t stop_requested = 0;
-static int signal_pipe[2] = {-1, -1};   /* the handler writes, the loop wakes */
-
-static int listen_fd = -1;
-static int accept_paused = 0;           /* out of descriptors: listener unwatched */
-
-/* One connection. The output buffer exists only while output waits. */
+/* One connection. Its output buffer exists only while output waits. */
 struct client {
     int fd;
     char peer[ADDR_LEN];
-    char *out;                  /* unsent reply bytes, OUTPUT_CAP + BUF_SIZE */
-    size_t out_start, out_len;  /* the waiting bytes are out[out_start..+len) */
+    char *out;                  /* unsent reply bytes: out[out_start..+out_len) */
+    size_t out_start, out_len, out_size;
     int read_closed;            /* client half-closed: finish sending, close */
     int paused_noted;           /* said once that reading was paused */
     unsigned long long total;   /* bytes received */
 };
 
-/* log_line - one whole line on stderr: "server: message[: reason]"
- * Built first and written with one fprintf (one write() on unbuffered
- * stderr), so lines never interleave mid-line. */
-static void log_line(int errnum, const char *fmt, va_list ap)
-{
-    char msg[512];
-
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (errnum != 0)
-        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
-    else
-        fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
-/* warn - report one connection's trouble with the reason from errno */
-static void warn(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-}
-
-/* note - one line on stderr about an event (a client came, a client left) */
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(0, fmt, ap);
-    va_end(ap);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [--backend select|poll|epoll] [--edge]\n"
-            "  -H ADDR    address to listen on (default 127.0.0.1)\n"
-            "  -p PORT    port to listen on, 0 = any free port (default %s)\n"
-            "  --backend NAME  select, poll or epoll (default: the best, epoll)\n"
-            "  --edge     edge-triggered epoll: read and write until EAGAIN\n"
-            "  -h, --help  show this help\n",
-            prog_name, DEFAULT_PORT);
-    exit(status);
-}
-
-/* on_stop_signal - SIGINT/SIGTERM handler: set the flag, wake the loop
- *
- * The flag alone could be missed: a signal that lands just before the
- * loop enters select/poll/epoll_wait would not interrupt it. A byte in
- * the self-pipe makes the pipe readable, so the wait returns anyway. */
-static void on_stop_signal(int signo)
-{
-    int saved_errno = errno;
-    char byte = 1;
-
-    (void)signo;
-    stop_requested = 1;
-    if (write(signal_pipe[1], &byte, 1) == -1) {
-        /* the pipe is full: the loop is waking already */
-    }
-    errno = saved_errno;
-}
-
-/* install_signals - stop on SIGINT/SIGTERM through a self-pipe; never die
- * of SIGPIPE */
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
-        die("pipe2");
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;   /* the self-pipe wakes the loop, not EINTR */
-    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
-        die("sigaction");
-
-    /* Writing to a peer that has gone raises SIGPIPE, which kills by
-     * default; ignored, send() fails with EPIPE and we close that one
-     * connection instead (MSG_NOSIGNAL says the same per call). */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) == -1)
-        die("sigaction");
-}
-
-/* format_addr - "host:port" of a socket address, into buf */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN], port[8];
-
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, size, "?:?");
-    else
-        snprintf(buf, size, "%s:%s", host, port);
-}
-
-/* open_listener - a non-blocking listening socket; exit 1 on failure */
-static int open_listener(const char *host, const char *port)
-{
-    struct addrinfo hints, *res;
-    int fd, one = 1, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
-    }
-
-    /* Non-blocking: a client that connects and resets before accept()
-     * would otherwise leave accept() asleep in the middle of the loop. */
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                res->ai_protocol);
-    if (fd == -1)
-        die("socket");
-
-    /* Without SO_REUSEADDR a restarted server could not bind while the
-     * connections of its previous run sit in TIME_WAIT. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-        die("setsockopt SO_REUSEADDR");
-
-    if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
-    freeaddrinfo(res);
-
-    if (listen(fd, BACKLOG) == -1)
-        die("listen");
-    return fd;
-}
-
-/* print_ready_line - "listening on ADDR:PORT" on stdout, with the real port */
-static void print_ready_line(int fd)
-{
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    char where[ADDR_LEN];
-
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) == -1)
-        die("getsockname");
-    format_addr((struct sockaddr *)&addr, len, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-}
-
-/* upper_bytes - ASCII a-z to A-Z in place, every other byte unchanged
- * (not toupper(), whose answer depends on the locale) */
-static void upper_bytes(char *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] >= 'a' && buf[i] <= 'z')
-            buf[i] = (char)(buf[i] - 'a' + 'A');
-}
+static int listen_fd = -1;
+static int accept_paused = 0;   /* out of descriptors: listener unwatched */
+static size_t total_owed = 0;   /* the sum of every client's out_len */
 
 static void on_accept(struct selector *sel, int fd, int mask, void *data);
+static void resume_accepting(struct selector *sel);
 
-/* resume_accepting - watch the listening socket again after EMFILE, and
- * accept at once what queued meanwhile (with --edge no new wake-up would
- * come for connections that are already waiting) */
-static void resume_accepting(struct selector *sel)
+/* run_event_loop - the whole server: wait, then call each ready fd's
+ * callback (Python: `for key, mask in sel.select(): key.data(key.fileobj,
+ * mask)`). An entry whose fd an earlier callback of the batch unregistered
+ * has fd -1 (no key); one whose interest changed gets only what it still
+ * wants. */
+static void run_event_loop(struct selector *sel)
 {
-    if (!accept_paused)
-        return;
-    if (sel_register(sel, listen_fd, SEL_READ, on_accept, NULL) == -1) {
-        warn("watch the listening socket");
-        return;
+    while (!stop_requested) {
+        int ready_count = sel_select(sel, accept_paused ? ACCEPT_RETRY_MS : -1);
+
+        if (ready_count == -1)
+            die("%s", sel_backend_name(sel));
+        for (int i = 0; i < ready_count; i++) {
+            struct sel_fired ev = sel->fired[i];
+            struct sel_key *key = sel_get_key(sel, ev.fd);
+
+            if (key != NULL && (ev.mask & key->events) != 0)
+                key->callback(sel, ev.fd, ev.mask & key->events, key->data);
+        }
+        if (ready_count == 0)
+            resume_accepting(sel);      /* the retry after EMFILE */
     }
-    accept_paused = 0;
-    on_accept(sel, listen_fd, SEL_READ, NULL);
 }
 
-/* pause_accepting - out of descriptors: stop watching the listening socket
- *
- * The pending connection stays readable, so a level-triggered wait would
- * report it again at once and the loop would spin at 100% CPU calling
- * accept() for nothing. Unwatched, it waits in the kernel's queue until a
- * connection of ours closes or ACCEPT_RETRY_MS passes. */
-static void pause_accepting(struct selector *sel, int errnum)
-{
-    if (sel_unregister(sel, listen_fd) == -1)
-        warn("unwatch the listening socket");
-    accept_paused = 1;
-    errno = errnum;
-    warn("accept (new connections wait until a descriptor frees up)");
-}
-
-/* close_client - unregister, close and free one client */
+/* close_client - unregister (before close: see selector.h), close, free */
 static void close_client(struct selector *sel, struct client *c, int quiet)
 {
     if (sel_unregister(sel, c->fd) == -1)
@@ -298,29 +100,39 @@ static void close_client(struct selector *sel, struct client *c, int quiet)
     close(c->fd);
     if (!quiet)
         note("closed %s (%llu bytes)", c->peer, c->total);
+    total_owed -= c->out_len;
     free(c->out);
     free(c);
     resume_accepting(sel);              /* a descriptor just freed up */
 }
 
-/* update_interest - watch for what the buffers allow: writability only
- * while output waits, readability only while the backlog is under the
- * cap and the client has not half-closed. Closes the client when it has
- * half-closed and everything it is owed has gone. -1 if closed. */
+/* may_read - the reading half of the interest rule: not half-closed, under
+ * its own cap, and while the server owes OUTPUT_BUDGET in all, only a
+ * client that owes nothing (a new or a reading client is served; those
+ * that hoard replies wait until they drain) */
+static int may_read(const struct client *c)
+{
+    return !c->read_closed && c->out_len < OUTPUT_CAP
+           && (c->out_len == 0 || total_owed < OUTPUT_BUDGET);
+}
+
+/* update_interest - watch for what the buffers allow: reading while
+ * may_read, writing only while output waits. Closes a client that has
+ * half-closed and been sent everything. -1 if it closed the client. */
 static int update_interest(struct selector *sel, struct client *c)
 {
-    int events = 0;
+    int events = (may_read(c) ? SEL_READ : 0) | (c->out_len > 0 ? SEL_WRITE : 0);
 
-    if (c->read_closed && c->out_len == 0) {
+    if (events == 0 && c->read_closed) {
         close_client(sel, c, 0);
         return -1;
     }
-    if (!c->read_closed && c->out_len < OUTPUT_CAP)
-        events |= SEL_READ;
-    if (c->out_len > 0)
-        events |= SEL_WRITE;
-    if (!c->read_closed && c->out_len >= OUTPUT_CAP && !c->paused_noted) {
-        note("%s is not reading: %zu bytes owed, reading paused", c->peer, c->out_len);
+    if (!c->read_closed && !may_read(c) && !c->paused_noted) {
+        if (c->out_len >= OUTPUT_CAP)
+            note("%s is not reading: %zu bytes owed, reading paused", c->peer, c->out_len);
+        else
+            note("%s owes %zu bytes, %zu in all (budget %d): reading paused", c->peer,
+                 c->out_len, total_owed, OUTPUT_BUDGET);
         c->paused_noted = 1;
     }
     if (sel_modify(sel, c->fd, events) == -1) {
@@ -341,21 +153,22 @@ static int flush_output(struct client *c)
         if (n == -1) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         }
         c->out_start += (size_t)n;
         c->out_len -= (size_t)n;
+        total_owed -= (size_t)n;
     }
-    free(c->out);                       /* idle clients hold no buffer */
+    free(c->out);                       /* an idle client holds no buffer */
     c->out = NULL;
-    c->out_start = 0;
+    c->out_start = c->out_size = 0;
     return 0;
 }
 
-/* send_or_queue - send len reply bytes, after any that already wait; keep
- * what the socket does not take. 0, or -1 on a real error. */
+/* send_or_queue - send len reply bytes after any that already wait; keep
+ * what the socket does not take, in a buffer as big as what is owed (at
+ * most OUTPUT_CAP + BUF_SIZE: client_read reads only below the cap).
+ * 0, or -1 on a real error. */
 static int send_or_queue(struct client *c, const char *buf, size_t len)
 {
     if (c->out_len == 0) {              /* the usual case: straight out */
@@ -370,42 +183,49 @@ static int send_or_queue(struct client *c, const char *buf, size_t len)
         if (len == 0)
             return 0;
     }
-    if (c->out == NULL) {
-        c->out = malloc(OUTPUT_CAP + BUF_SIZE);
-        if (c->out == NULL)
-            return -1;
-    }
-    if (c->out_start + c->out_len + len > OUTPUT_CAP + BUF_SIZE) {
-        memmove(c->out, c->out + c->out_start, c->out_len);
+    if (c->out_start + c->out_len + len > c->out_size) {   /* make room */
+        size_t size = c->out_size ? c->out_size : BUF_SIZE;
+
+        if (c->out_len > 0)
+            memmove(c->out, c->out + c->out_start, c->out_len);
         c->out_start = 0;
+        while (size < c->out_len + len)
+            size *= 2;
+        if (size > c->out_size) {
+            char *out = realloc(c->out, size);
+
+            if (out == NULL)
+                return -1;
+            c->out = out;
+            c->out_size = size;
+        }
     }
-    /* Fits: client_read reads at most BUF_SIZE and only below the cap. */
     memcpy(c->out + c->out_start + c->out_len, buf, len);
     c->out_len += len;
+    total_owed += len;
     return 0;
 }
 
 /* client_read - recv, upper-case, send back. -1 if the client was closed.
  *
- * Level-triggered: one recv per wake-up; if more is waiting the selector
- * reports the socket again next time. Edge-triggered: the kernel reports
- * new data once, so recv until EAGAIN, or bytes would sit unread with no
- * wake-up to come. Either way, stop below the output cap; and with
- * --edge, after EDGE_READ_BUDGET recvs, re-arm and let the others have
- * their turn (seed 002: do not let one client hog the loop). */
+ * Level-triggered: one recv per wake-up; if more waits, the next wait says
+ * so. Edge-triggered: new data is reported once, so recv until EAGAIN, or
+ * bytes would sit unread with no wake-up to come; after EDGE_READ_BUDGET
+ * recvs, re-arm and let the others have their turn (Python notes 002: one
+ * client must not hog the loop). Either way, stop when may_read says so. */
 static int client_read(struct selector *sel, struct client *c)
 {
     char buf[BUF_SIZE];
     int reads = 0;
 
-    while (!c->read_closed && c->out_len < OUTPUT_CAP) {
+    while (may_read(c)) {
         ssize_t n = recv(c->fd, buf, sizeof buf, 0);
 
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;                      /* drained: wait for the next event */
         if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;                  /* drained: wait for the next event */
             warn("recv from %s", c->peer);
             close_client(sel, c, 1);
             return -1;
@@ -435,15 +255,14 @@ static int client_read(struct selector *sel, struct client *c)
     return update_interest(sel, c);
 }
 
-/* client_write - the socket can take more: send what waits. With --edge,
- * a client paused at the cap gets read at once when it drops below it:
- * its waiting input makes no new edge. (update_interest's EPOLL_CTL_MOD,
- * which gives it EPOLLIN back, would report it too, since MOD looks at
- * the current state; reading now does not depend on that and saves a
- * wait.) -1 if closed. */
+/* client_write - the socket takes more: send what waits. With --edge, a
+ * client whose reading was paused is read at once when it may read again:
+ * the input that waited makes no new edge. (update_interest's
+ * EPOLL_CTL_MOD, giving EPOLLIN back, would report it too, as MOD looks at
+ * the current state; reading now saves a wait.) -1 if closed. */
 static int client_write(struct selector *sel, struct client *c)
 {
-    int was_paused = c->out_len >= OUTPUT_CAP;
+    int was_paused = !c->read_closed && !may_read(c);
 
     if (flush_output(c) == -1) {
         warn("send to %s", c->peer);
@@ -452,21 +271,19 @@ static int client_write(struct selector *sel, struct client *c)
     }
     if (update_interest(sel, c) == -1)
         return -1;
-    if ((sel->flags & SEL_EDGE) && was_paused && c->out_len < OUTPUT_CAP)
+    if ((sel->flags & SEL_EDGE) && was_paused && may_read(c))
         return client_read(sel, c);
     return 0;
 }
 
-/* on_client - the callback registered for every client (the seed's read) */
+/* on_client - the callback of every client (the Python notes' read) */
 static void on_client(struct selector *sel, int fd, int mask, void *data)
 {
-    struct client *c = data;
-
     (void)fd;
-    if ((mask & SEL_WRITE) && client_write(sel, c) == -1)
-        return;                         /* closed: c is gone */
+    if ((mask & SEL_WRITE) && client_write(sel, data) == -1)
+        return;                         /* closed: the client is gone */
     if (mask & SEL_READ)
-        client_read(sel, c);
+        client_read(sel, data);
 }
 
 /* add_client - register a new connection with the client callback */
@@ -495,140 +312,119 @@ static void add_client(struct selector *sel, int conn_fd, const struct sockaddr 
     note("connection from %s", c->peer);
 }
 
-/* on_accept - the callback of the listening socket (the seed's accept):
- * accept until EAGAIN, so that one wake-up takes a whole burst (and so
- * that --edge loses none) */
+/* on_accept - the listening socket's callback (the Python notes' accept):
+ * accept until EAGAIN, so that one wake-up takes a whole burst (and
+ * --edge loses none). Out of descriptors, unwatch the listener: the
+ * pending connection stays readable, and a level-triggered wait would
+ * report it again at once, spinning on accept() for nothing. */
 static void on_accept(struct selector *sel, int fd, int mask, void *data)
 {
-    (void)mask;
-    (void)data;
+    (void)mask, (void)data;
     for (;;) {
         struct sockaddr_storage addr;
         socklen_t addr_len = sizeof addr;
         int conn_fd = accept4(fd, (struct sockaddr *)&addr, &addr_len,
                               SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (conn_fd == -1) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;                 /* the queue is empty */
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                pause_accepting(sel, errno);
-                return;
-            }
+        if (conn_fd >= 0) {
+            add_client(sel, conn_fd, (struct sockaddr *)&addr, addr_len);
+        } else if (errno == EINTR || errno == ECONNABORTED) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;                     /* the queue is empty */
+        } else if (is_out_of_descriptors(errno)) {
+            int errnum = errno;
+
+            if (sel_unregister(sel, listen_fd) == -1)
+                warn("unwatch the listening socket");
+            accept_paused = 1;
+            errno = errnum;
+            warn("accept (new connections wait until a descriptor frees up)");
+            return;
+        } else {
             warn("accept");
             return;
         }
-        add_client(sel, conn_fd, (struct sockaddr *)&addr, addr_len);
     }
 }
 
-/* on_signal_pipe - SIGINT/SIGTERM arrived: empty the self-pipe (the
- * handler has set stop_requested; the main loop sees it next) */
-static void on_signal_pipe(struct selector *sel, int fd, int mask, void *data)
+/* resume_accepting - after EMFILE, when a descriptor frees up or
+ * ACCEPT_RETRY_MS passed: watch the listener again and accept at once
+ * what queued meanwhile (with --edge no new wake-up would come for it) */
+static void resume_accepting(struct selector *sel)
 {
-    char bytes[64];
-
-    (void)sel;
-    (void)mask;
-    (void)data;
-    while (read(fd, bytes, sizeof bytes) > 0)
-        ;
+    if (!accept_paused)
+        return;
+    if (sel_register(sel, listen_fd, SEL_READ, on_accept, NULL) == -1) {
+        warn("watch the listening socket");
+        return;
+    }
+    accept_paused = 0;
+    on_accept(sel, listen_fd, SEL_READ, NULL);
 }
 
-/* close_all - at exit: close every client, unwatch everything */
-static void close_all(struct selector *sel)
+/* on_stop_pipe - SIGINT/SIGTERM wrote to the self-pipe (lib's handler has
+ * set stop_requested, which the loop sees next): empty it */
+static void on_stop_pipe(struct selector *sel, int fd, int mask, void *data)
 {
-    accept_paused = 0;                  /* closing must not accept anew */
+    (void)sel, (void)fd, (void)mask, (void)data;
+    drain_stop_pipe();
+}
+
+static const char *backend_name = NULL; /* --backend; NULL: the best */
+static int sel_flags = 0;               /* --edge: SEL_EDGE */
+
+/* on_option - this lesson's options: --backend NAME, --edge */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'b' && strcmp(arg, "select") != 0 && strcmp(arg, "poll") != 0
+        && strcmp(arg, "epoll") != 0)
+        usage_error("unknown backend '%s'", arg);
+    if (key == 'b')
+        backend_name = arg;
+    if (key == 'e')
+        sel_flags |= SEL_EDGE;
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct lab_option options[] = {
+        {'b', "backend", "NAME", "select, poll or epoll (default: the best, epoll)"},
+        {'e', "edge", NULL, "edge-triggered epoll: read and write until EAGAIN"},
+        {0, NULL, NULL, NULL}};
+    static const struct lab_command command = {
+        "The echo-upper server on a selector (lesson 05).", "9005", 0, options, on_option, NULL};
+    struct lab_args args = lab_parse(argc, argv, &command);
+    struct selector *sel;
+    int stop_fd;
+
+    if ((sel_flags & SEL_EDGE) && backend_name != NULL && strcmp(backend_name, "epoll") != 0)
+        usage_error("--edge needs the epoll backend");
+    stop_fd = stop_pipe();              /* the handler writes, the loop wakes */
+    catch_stop_signals(SA_RESTART, NULL);
+    listen_fd = open_listener(args.host, args.port, SOCK_NONBLOCK | SOCK_CLOEXEC, SOMAXCONN);
+
+    sel = sel_new(backend_name, sel_flags);     /* NULL: the best */
+    if (sel == NULL)
+        die("selector");
+    if (sel_register(sel, listen_fd, SEL_READ, on_accept, NULL) == -1
+        || sel_register(sel, stop_fd, SEL_READ, on_stop_pipe, NULL) == -1)
+        die("register");
+    print_ready_line(listen_fd);
+    note("backend %s, %s-triggered", sel_backend_name(sel),
+         (sel_flags & SEL_EDGE) ? "edge" : "level");
+
+    run_event_loop(sel);
+
+    note("stopping");
+    accept_paused = 0;                  /* closing clients must not accept anew */
     for (int fd = sel->max_fd; fd >= 0; fd--) {
         struct sel_key *key = sel_get_key(sel, fd);
 
         if (key != NULL && key->callback == on_client)
             close_client(sel, key->data, 1);
     }
-}
-
-/* parse_args - options into host, port, backend, flags; exit 2 if bad */
-static void parse_args(int argc, char *argv[], const char **host, const char **port,
-                       const char **backend, int *flags)
-{
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {"backend", required_argument, NULL, 'b'},
-        {"edge", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
-    int opt;
-
-    while ((opt = getopt_long(argc, argv, "H:p:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': *host = optarg; break;
-        case 'p': *port = optarg; break;
-        case 'b': *backend = optarg; break;
-        case 'e': *flags |= SEL_EDGE; break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if ((*port)[0] == '\0' || strlen(*port) > 5 || strspn(*port, "0123456789") != strlen(*port)
-        || atol(*port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, *port);
-        usage(stderr, 2);
-    }
-    if (*backend != NULL && strcmp(*backend, "select") != 0 && strcmp(*backend, "poll") != 0
-        && strcmp(*backend, "epoll") != 0) {
-        fprintf(stderr, "%s: unknown backend '%s'\n", prog_name, *backend);
-        usage(stderr, 2);
-    }
-    if ((*flags & SEL_EDGE) && *backend != NULL && strcmp(*backend, "epoll") != 0) {
-        fprintf(stderr, "%s: --edge needs the epoll backend\n", prog_name);
-        usage(stderr, 2);
-    }
-}
-
-int main(int argc, char *argv[])
-{
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT, *backend = NULL;
-    int flags = 0;
-    struct selector *sel;
-
-    parse_args(argc, argv, &host, &port, &backend, &flags);
-    install_signals();
-    listen_fd = open_listener(host, port);
-
-    sel = sel_new(backend, flags);      /* NULL: the best, like DefaultSelector */
-    if (sel == NULL)
-        die("selector");
-    if (sel_register(sel, listen_fd, SEL_READ, on_accept, NULL) == -1
-        || sel_register(sel, signal_pipe[0], SEL_READ, on_signal_pipe, NULL) == -1)
-        die("register");
-    print_ready_line(listen_fd);
-    note("backend %s, %s-triggered", sel_backend_name(sel),
-         (flags & SEL_EDGE) ? "edge" : "level");
-
-    while (!stop_requested) {           /* the event loop: wait, dispatch */
-        int ready_count = sel_select(sel, accept_paused ? ACCEPT_RETRY_MS : -1);
-
-        if (ready_count == -1)
-            die("%s", sel_backend_name(sel));
-        for (int i = 0; i < ready_count; i++) {
-            struct sel_fired ev = sel->fired[i];
-            struct sel_key *key = sel_get_key(sel, ev.fd);
-
-            if (key != NULL && (ev.mask & key->events) != 0)
-                key->callback(sel, ev.fd, ev.mask & key->events, key->data);
-        }
-        if (ready_count == 0)
-            resume_accepting(sel);      /* the retry after EMFILE */
-    }
-
-    note("stopping");
-    close_all(sel);
     sel_free(sel);
     close(listen_fd);
-    close(signal_pipe[0]);
-    close(signal_pipe[1]);
     return 0;
 }

@@ -537,3 +537,43 @@ strace_server() {
   assert_line --partial 'threads in this process while it runs: 2'
   assert_line --partial 'completed: 24 bytes, in our buffer: "hello from the other end"'
 }
+
+# --- a total budget for output owed to peers that do not read -------------------
+
+# count_paused - how many clients the server has stopped reading, at their
+# own cap or by the total budget (one line per client)
+count_paused() { count_lines "$SERVER_ERR" 'reading paused$'; }
+
+@test "400 clients that send and never read cost a fixed budget; a new client is served at once" {
+  # Without a total budget each of them would hold OUTPUT_CAP (256 KiB)
+  # of replies: about 100 MiB. With it, past 32 MiB owed in all, a client
+  # that owes anything is not read until it drains. The 400 peers are one
+  # process (tests/tools/05-hoarders: Ethernet-sized segments, so that the
+  # kernel's buffers for 400 connections stay modest on a shared machine).
+  start_server $L
+  before=$(server_rss_kib)
+  start_bg hoarders "$TOOLS/05-hoarders" -n 400 -p "$SERVER_PORT"
+  hoarders_out=$BG_OUT
+  wait_for_line "$hoarders_out" '^connected 400$' 60
+  # Past the budget: a client that owes is paused, with this line...
+  wait_for_line "$SERVER_ERR" 'owes [0-9]+ bytes, [0-9]+ in all \(budget 33554432\): reading paused$' 60
+  # ...and soon nearly all of them are paused (at their cap or by the
+  # budget), and none of the 400 takes more.
+  wait_until 60 at_least 390 count_paused
+  wait_for_line "$hoarders_out" '^full$' 60
+  after=$(server_rss_kib)
+  echo "# server RSS ${before} KiB before, ${after} KiB with $(count_paused) of 400 peers paused" >&3
+  # A sanitizer's shadow memory and quarantine, or valgrind around the
+  # server, make RSS measure the tool, not the server: bound it in the
+  # plain build only.
+  if [ -z "${SANITIZE:-}" ] && [ -z "$LAB_WRAP" ]; then
+    [ $((after - before)) -lt 65536 ]
+  fi
+  started=$(date +%s%N)
+  run timeout -k 1 5 "$LAB/$L/client" -p "$SERVER_PORT" <<<"served at once"
+  assert_success
+  assert_output "SERVED AT ONCE"
+  echo "# a new client's reply took $(( ($(date +%s%N) - started) / 1000000 )) ms" >&3
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
