@@ -1,7 +1,8 @@
 /* futures.c - the Python notes' pool examples: 20 tasks of n**n on 5 workers
  *
- * Python notes 004 submit task(n) for n = 0..19 to a pool of 5 workers. Each task
- * prints its n, sleeps (2 s in Python), and returns n**n. Two listings:
+ * Python notes 004 submit task(n) for n = 0..19 to a pool of 5 workers.
+ * Each task prints its n, sleeps (2 s in Python), and returns n**n. Two
+ * listings:
  *
  *   1. thread pool: keep the futures in a list, shutdown() (wait for every
  *      task), then print each result in the order submitted;

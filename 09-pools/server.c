@@ -215,9 +215,11 @@ static void run_process_pool(int listen_fd, int workers)
             continue;
         while (slot < workers && worker_pids[slot] != pid)
             slot++;
-        if (slot == workers || stopping)
+        if (slot == workers)
             continue;
-        worker_pids[slot] = 0;
+        worker_pids[slot] = 0;              /* reaped: never signal that pid again */
+        if (stopping)
+            continue;
         note_death(slot, pid, status);
         /* Out of processes (EAGAIN): keep trying, once a second; the
          * other workers serve meanwhile. */
