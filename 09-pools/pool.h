@@ -43,9 +43,8 @@
  * thread, or the collector), or at once in the thread that adds one to a
  * future already done: what Python does too.
  *
- * Every function is static inline: each program gets its own copy and no
- * warning about those it does not use. Linux-specific: SOCK_CLOEXEC in
- * socketpair()'s type. Needs C11 (_Thread_local).
+ * Every function is static inline (no warning for those a program does
+ * not use). Linux-specific: SOCK_CLOEXEC in socketpair(). C11.
  *
  * See also: futures.c (the Python notes' pool examples), server.c (a pool
  * serving connections), NOTES.md. Python notes: 004.
@@ -137,9 +136,8 @@ struct result_message {
     unsigned char result[POOL_RESULT_MAX];
 };
 
-/* Which worker this thread or process is: 1..N in a worker, 0 elsewhere.
- * Thread-local, so each worker thread has its own; a forked worker has
- * its own copy anyway. */
+/* Which worker this thread or process is: 1..N in a worker, 0 elsewhere
+ * (thread-local: each worker thread has its own). */
 static _Thread_local int pool_worker_no = 0;
 
 /* pool_worker_number - 1..N inside a pool's worker, 0 outside */
@@ -504,13 +502,10 @@ static inline void *collector(void *arg)
 }
 
 /* process_pool_new - fork max_workers worker processes (0: Python's
- * default) and start the collector thread. Call it while the program has
- * no other thread (before it starts any, or once it has joined them all,
- * as futures.c does after its thread pool): fork copies only the calling
- * thread, so a lock another thread held at that moment would stay locked
- * in the child, and the worker runs ordinary code (malloc, printf), not
- * only async-signal-safe calls. The workers are forked before the
- * collector thread starts for the same reason. */
+ * default), then start the collector thread. Call it while the program
+ * has no other thread: fork copies only the calling thread, so a lock
+ * another thread held then (malloc's, stdio's) stays locked in the child
+ * for ever. Hence the workers are forked before the collector starts. */
 static inline struct pool *process_pool_new(int max_workers)
 {
     struct pool *pool;
@@ -581,9 +576,8 @@ static inline int process_pool_submit(struct pool *pool, struct future *f)
         if (errno == EINTR)
             continue;
         /* Every worker is gone: take f back off the list, unless the
-         * collector, which saw them go, got there first: then f is
-         * already finished broken and the pool's reference released,
-         * and f is the caller's, a future like any other. */
+         * collector got there first (then f is finished broken, and the
+         * caller's like any other future). */
         pthread_mutex_lock(&pool->lock);
         for (link = &pool->in_flight; *link != NULL && *link != f; link = &(*link)->next)
             ;
