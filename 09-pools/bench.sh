@@ -14,9 +14,9 @@
 # the machine hits every server alike), prints load's line for each run,
 # then each server's median and the ratios against fork-per-client. It
 # never fails on a number: figures depend on the machine and its load.
-# It compiles its own copies of the servers and of load with plain -O2
-# into a temporary folder, so that a sanitizer build in the tree (make
-# SANITIZE=...) cannot slow one of them down.
+# It compiles its own copies of the servers and of load (each with lib/)
+# with plain -O2 into a temporary folder, so that a sanitizer build in the
+# tree (make SANITIZE=...) cannot slow one of them down.
 #
 # Usage: ./bench.sh                  (from this folder)
 #        BENCH_SECS=10 BENCH_CONNS=16 BENCH_RUNS=5 ./bench.sh
@@ -39,9 +39,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# build NAME SOURCE - compile SOURCE into $work/NAME; false if it fails
+# build NAME SOURCE - compile SOURCE, with the lab's lib/, into $work/NAME;
+# false if it fails
 build() {
-  [ -f "$2" ] && "$CC" -std=c11 -O2 -o "$work/$1" "$2" -pthread 2>"$work/$1.log"
+  [ -f "$2" ] && "$CC" -std=c11 -O2 -o "$work/$1" "$2" "$LAB"/lib/*.c -pthread 2>"$work/$1.log"
 }
 
 build load "$LAB/tests/tools/load.c" || { echo "bench: cannot build tests/tools/load.c" >&2; exit 1; }

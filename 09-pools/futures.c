@@ -1,7 +1,8 @@
-/* futures.c - the seed's pool examples: 20 tasks of n**n on 5 workers
+/* futures.c - the Python notes' pool examples: 20 tasks of n**n on 5 workers
  *
- * The seed submits task(n) for n = 0..19 to a pool of 5 workers. Each task
- * prints its n, sleeps (the seed: 2 s), and returns n**n. Two listings:
+ * Python notes 004 submit task(n) for n = 0..19 to a pool of 5 workers.
+ * Each task prints its n, sleeps (2 s in Python), and returns n**n. Two
+ * listings:
  *
  *   1. thread pool: keep the futures in a list, shutdown() (wait for every
  *      task), then print each result in the order submitted;
@@ -24,27 +25,23 @@
  *        -w 0 uses Python's default size)
  *
  * See also: pool.h, server.c, NOTES.md.
- * Seed: 004 (ThreadPoolExecutor, ProcessPoolExecutor, submit, result,
+ * Python notes: 004 (ThreadPoolExecutor, ProcessPoolExecutor, submit, result,
  * shutdown, add_done_callback).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "pool.h"
 
-#define MAX_TASKS 100
-#define MAX_N_DIGITS 100    /* 99**99 has 198 digits: keep n below 60 */
-
-static const char *prog_name = "futures";
+#define MAX_TASKS 60        /* 59**59 has 105 digits: within MAX_N_DIGITS * 2 */
+#define MAX_N_DIGITS 100
 
 /* What one task is given: copied into the pool (and, for a process pool,
  * sent to the worker as bytes). */
@@ -52,34 +49,6 @@ struct task_arg {
     int n;
     int delay_ms;
 };
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--pool threads|processes] [--callbacks] [-w N] [-n TASKS] [-d MS]\n"
-            "  --pool KIND  run one pool only (default: threads in order, then\n"
-            "               processes with callbacks, as the seed's two listings)\n"
-            "  --callbacks  print each result from a done-callback, as it comes\n"
-            "  -w N         workers (default 5 as in the seed; 0 = Python's default:\n"
-            "               threads min(32, cpus + 4) = %d, processes cpus = %d)\n"
-            "  -n TASKS     tasks, n = 0 .. TASKS-1 (default 20, at most 60)\n"
-            "  -d MS        how long each task sleeps (default 500)\n"
-            "  -h, --help   show this help\n",
-            prog_name, pool_default_threads(), pool_default_processes());
-    exit(status);
-}
-
-/* parse_count - a whole number from 0 to max, or exit 2 with the usage */
-static int parse_count(const char *text, int max)
-{
-    if (text[0] == '\0' || strlen(text) > 5 || strspn(text, "0123456789") != strlen(text)
-        || atoi(text) > max) {
-        fprintf(stderr, "%s: bad number '%s' (0-%d)\n", prog_name, text, max);
-        usage(stderr, 2);
-    }
-    return atoi(text);
-}
 
 /* power_decimal - n**n, exactly, as decimal digits into out (NUL-ended).
  * digits[] holds the number least significant digit first; each step
@@ -108,7 +77,7 @@ static size_t power_decimal(int n, char *out)
     return len + 1;
 }
 
-/* task - the seed's task(n): say where it runs, sleep, return n**n */
+/* task - the Python notes' task(n): say where it runs, sleep, return n**n */
 static size_t task(const void *arg, void *result)
 {
     struct task_arg job;
@@ -124,7 +93,7 @@ static size_t task(const void *arg, void *result)
     return power_decimal(job.n, result);
 }
 
-/* call_back - the seed's call_back: print the result of a finished future */
+/* call_back - the Python notes' call_back: print the result of a finished future */
 static void call_back(struct future *f, void *data)
 {
     const int *n = data;
@@ -186,10 +155,8 @@ static void run_listing(bool processes, bool callbacks, int workers, int tasks, 
 
         numbers[i] = i;
         futures[i] = pool_submit(pool, task, &job, sizeof job);     /* returns at once */
-        if (futures[i] == NULL) {
-            fprintf(stderr, "%s: submit failed\n", prog_name);
-            exit(1);
-        }
+        if (futures[i] == NULL)
+            die("submit");
         if (callbacks)
             future_add_done_callback(futures[i], call_back, &numbers[i]);
     }
@@ -208,38 +175,47 @@ static void run_listing(bool processes, bool callbacks, int workers, int tasks, 
     pool_free(pool);
 }
 
+/* The command line, with the Python notes' values as defaults. */
+static const char *pool_kind = NULL;        /* NULL: both listings */
+static bool callbacks = false;
+static int workers = 5, tasks = 20, delay_ms = 500;
+
+/* on_option - --pool, --callbacks, -w, -n, -d */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'C')
+        callbacks = true;
+    else if (key == 'w')
+        workers = (int)parse_number(arg, 0, 64, "worker count");
+    else if (key == 'n')
+        tasks = (int)parse_number(arg, 1, MAX_TASKS, "task count");
+    else if (key == 'd')
+        delay_ms = (int)parse_number(arg, 0, 60000, "delay");
+    else if (strcmp(arg, "threads") == 0 || strcmp(arg, "processes") == 0)
+        pool_kind = arg;
+    else
+        usage_error("bad pool '%s' (threads or processes)", arg);
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {"pool", required_argument, NULL, 'P'},
-        {"callbacks", no_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
-    const char *kind = NULL;
-    bool callbacks = false;
-    int opt, workers = 5, tasks = 20, delay_ms = 500;
+    char workers_help[128];
+    const struct lab_option options[] = {
+        {'P', "pool", "threads|processes",
+         "run one pool only (default: threads in order, then processes with callbacks)"},
+        {'C', "callbacks", NULL, "print each result from a done-callback, as it comes"},
+        {'w', NULL, "N", workers_help},
+        {'n', NULL, "TASKS", "tasks, n = 0 .. TASKS-1 (default 20, at most 60)"},
+        {'d', NULL, "MS", "how long each task sleeps (default 500)"},
+        {0}};
+    const struct lab_command cmd = {
+        .about = "The Python notes' pool listings: 20 tasks of n**n on a pool of 5.",
+        .options = options, .on_option = on_option};
 
-    while ((opt = getopt_long(argc, argv, "w:n:d:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'P': kind = optarg; break;
-        case 'C': callbacks = true; break;
-        case 'w': workers = parse_count(optarg, 64); break;
-        case 'n': tasks = parse_count(optarg, 60); break;
-        case 'd': delay_ms = parse_count(optarg, 60000); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (kind != NULL && strcmp(kind, "threads") != 0 && strcmp(kind, "processes") != 0) {
-        fprintf(stderr, "%s: bad pool '%s' (threads or processes)\n", prog_name, kind);
-        usage(stderr, 2);
-    }
-    if (tasks < 1) {
-        fprintf(stderr, "%s: at least one task\n", prog_name);
-        usage(stderr, 2);
-    }
+    snprintf(workers_help, sizeof workers_help,
+             "workers (default 5; 0 = Python's default: threads min(32, cpus + 4) = %d,"
+             " processes cpus = %d)", pool_default_threads(), pool_default_processes());
+    lab_parse(argc, argv, &cmd);
 
     /* One line at a time even into a pipe, so that lines from the workers
      * and from this process come out in the order they were printed. A
@@ -249,11 +225,11 @@ int main(int argc, char *argv[])
            "ThreadPoolExecutor %d, ProcessPoolExecutor %d\n",
            (long)getpid(), pool_default_threads(), pool_default_processes());
 
-    if (kind == NULL) {                     /* the seed's two listings */
+    if (pool_kind == NULL) {                /* the Python notes' two listings */
         run_listing(false, false, workers, tasks, delay_ms);
         run_listing(true, true, workers, tasks, delay_ms);
     } else {
-        run_listing(strcmp(kind, "processes") == 0, callbacks, workers, tasks, delay_ms);
+        run_listing(strcmp(pool_kind, "processes") == 0, callbacks, workers, tasks, delay_ms);
     }
     return 0;
 }

@@ -4,8 +4,8 @@
  * Starting a thread or a process for every job costs time and, without a
  * limit, can use up the machine. A pool starts a fixed number of workers
  * once and hands them jobs: the number of workers bounds what the program
- * can take from the machine, whatever arrives. This header gives C the
- * shape the seeds use in Python:
+ * takes from the machine, whatever arrives. This header gives C the shape
+ * the Python notes use:
  *
  *     Python                              C (this header)
  *     pool = ThreadPoolExecutor(5)        pool = thread_pool_new(5, 0)
@@ -16,52 +16,38 @@
  *     f.add_done_callback(cb)             future_add_done_callback(f, cb, data)
  *     pool.shutdown(wait=True)            pool_shutdown(pool, true)
  *     (the garbage collector)             future_release(f), pool_free(pool)
- *     pool.terminate_workers() (3.14)     pool_terminate_workers(pool)
  *
  * A task is a plain C function `size_t task(const void *arg, void *result)`.
  * Its argument is copied into the pool at submit (at most POOL_ARG_MAX
- * bytes) and its result is copied out of it (at most POOL_RESULT_MAX
- * bytes; the task returns how many). Copying is what lets one API serve
- * both pools: a process worker has its own memory, so an argument must
- * travel to it as bytes, like Python's pickled arguments. Bytes, not
- * pointers: a pointer into the parent's memory means nothing there.
+ * bytes) and its result out of it (at most POOL_RESULT_MAX; the task
+ * returns how many). Copying lets one API serve both pools: a process
+ * worker has its own memory, so an argument travels to it as bytes, like
+ * Python's pickled arguments. Bytes, not pointers: a pointer into the
+ * parent's memory means nothing there.
  *
  * The thread pool: N threads started at once, a FIFO queue of waiting
- * tasks in the pool's memory (bounded if queue_max > 0: submit then
- * blocks while the queue is full), one mutex and two condition variables.
- * Python's queue is unbounded and its threads start one by one as tasks
- * arrive; ours are all started up front.
+ * tasks (bounded if queue_max > 0: submit then blocks while it is full),
+ * one mutex and two condition variables: lesson 08's producer-consumer.
  *
- * The process pool: N processes forked at once (so every worker inherits
- * the parent's descriptors and code, and a function pointer sent to it is
- * valid there), one AF_UNIX SOCK_SEQPACKET socket pair between the parent
- * and all its workers. The parent sends each task as one message; the
- * first idle worker to call recv() gets the whole of it (a SEQPACKET
- * socket keeps message boundaries); the worker runs it and sends back one
- * result message. A collector thread in the parent reads the results and
- * completes the futures, as Python's executor manager thread does. The
- * socket's buffer is the pool's bounded queue: submit blocks when it is
- * full. Python's ProcessPoolExecutor also sends tasks and results through
- * pipes (a multiprocessing queue each: a pipe and a lock), but passes at
- * most max_workers + 1 tasks at a time into its pipe and keeps the rest
- * in a dictionary in the parent: its submit never blocks.
+ * The process pool: N processes forked at once, one AF_UNIX SOCK_SEQPACKET
+ * socket pair between the parent and all its workers. The parent sends
+ * each task as one message; the first idle worker to call recv() gets the
+ * whole of it; it runs the task and sends back one result message, which
+ * a collector thread in the parent turns into a finished future (Python's
+ * executor manager thread). The socket's buffer is the bounded queue. A
+ * worker that dies breaks the pool, as in Python (BrokenProcessPool): its
+ * futures end broken. server.c's pre-forked pool replaces dead workers
+ * instead; NOTES.md section 6 says why the two differ.
  *
- * Done-callbacks run in the thread that completes the future: a worker
- * thread of the thread pool, the collector thread of the process pool,
- * or, when the future is already done, at once in the thread that adds
- * the callback. That is what Python does too.
+ * Done-callbacks run in the thread that completes the future (a worker
+ * thread, or the collector), or at once in the thread that adds one to a
+ * future already done: what Python does too.
  *
- * Every function is static inline: each program that includes the header
- * gets its own copy, and the compiler does not warn about those it does
- * not use.
+ * Every function is static inline (no warning for those a program does
+ * not use). Linux-specific: SOCK_CLOEXEC in socketpair(). C11.
  *
- * Linux-specific: only SOCK_CLOEXEC in socketpair()'s type (Linux since
- * 2.6.27, POSIX only since its 2024 edition); the rest is POSIX threads,
- * fork and socketpair. Needs C11 (_Thread_local).
- *
- * See also: futures.c (the seed's pool examples), server.c (a pool serving
- * connections), NOTES.md.
- * Seed: 004 (pools, submit, result, shutdown, add_done_callback).
+ * See also: futures.c (the Python notes' pool examples), server.c (a pool
+ * serving connections), NOTES.md. Python notes: 004.
  */
 #ifndef POOL_H
 #define POOL_H
@@ -79,6 +65,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../lib/lab.h"
 
 #define POOL_ARG_MAX 128
 #define POOL_RESULT_MAX 128
@@ -120,6 +108,7 @@ struct pool {
     pthread_cond_t space_free;          /* threads: a task left a full queue */
     bool shutting_down;
     bool joined;                        /* every worker has been waited for */
+    int started;                        /* threads: workers numbered so far */
     /* thread pool */
     pthread_t *threads;
     struct future *queue_head, *queue_tail;
@@ -147,9 +136,8 @@ struct result_message {
     unsigned char result[POOL_RESULT_MAX];
 };
 
-/* Which worker this thread or process is: 1..N in a worker, 0 elsewhere.
- * Thread-local, so each worker thread has its own; a forked worker has
- * its own copy anyway. */
+/* Which worker this thread or process is: 1..N in a worker, 0 elsewhere
+ * (thread-local: each worker thread has its own). */
 static _Thread_local int pool_worker_no = 0;
 
 /* pool_worker_number - 1..N inside a pool's worker, 0 outside */
@@ -158,33 +146,20 @@ static inline int pool_worker_number(void)
     return pool_worker_no;
 }
 
-/* pool_cpu_count - processors online, as Python's os.cpu_count() */
-static inline int pool_cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-    return n > 0 ? (int)n : 1;
-}
-
 /* pool_default_threads - ThreadPoolExecutor's default: min(32, cpus + 4) */
 static inline int pool_default_threads(void)
 {
-    int n = pool_cpu_count() + 4;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);      /* Python's os.cpu_count() */
 
-    return n < 32 ? n : 32;
+    return cpus < 1 ? 5 : cpus + 4 < 32 ? (int)cpus + 4 : 32;
 }
 
 /* pool_default_processes - ProcessPoolExecutor's default: one per cpu */
 static inline int pool_default_processes(void)
 {
-    return pool_cpu_count();
-}
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-/* pool_fatal - a pool call failed where no caller could recover: exit 1 */
-static inline void pool_fatal(const char *what, int err)
-{
-    fprintf(stderr, "pool: %s: %s\n", what, strerror(err));
-    exit(1);
+    return cpus < 1 ? 1 : (int)cpus;
 }
 
 /* ---- futures ------------------------------------------------------------ */
@@ -196,7 +171,7 @@ static inline struct future *future_new(pool_task *fn, const void *arg, size_t a
     pthread_condattr_t attr;
 
     if (f == NULL)
-        pool_fatal("calloc", ENOMEM);
+        die("calloc");
     pthread_mutex_init(&f->lock, NULL);
     /* result(timeout) measures time on the monotonic clock, which a change
      * of the wall clock cannot move. */
@@ -319,7 +294,7 @@ static inline void future_add_done_callback(struct future *f, future_callback *f
     if (f->state == FUTURE_PENDING) {
         node = malloc(sizeof *node);
         if (node == NULL)
-            pool_fatal("malloc", ENOMEM);
+            die("malloc");
         node->fn = fn;
         node->data = data;
         node->next = NULL;
@@ -341,7 +316,7 @@ static inline struct pool *pool_new(enum pool_kind kind, int max_workers)
     struct pool *pool = calloc(1, sizeof *pool);
 
     if (pool == NULL)
-        pool_fatal("calloc", ENOMEM);
+        die("calloc");
     pool->kind = kind;
     pool->max_workers = max_workers;
     pool->channel = -1;
@@ -358,6 +333,9 @@ static inline void *thread_worker(void *arg)
     struct pool *pool = arg;
     unsigned char result[POOL_RESULT_MAX];
 
+    pthread_mutex_lock(&pool->lock);
+    pool_worker_no = ++pool->started;       /* 1..N, in the order they start */
+    pthread_mutex_unlock(&pool->lock);
     for (;;) {
         struct future *f;
         size_t len;
@@ -383,22 +361,6 @@ static inline void *thread_worker(void *arg)
     }
 }
 
-/* What a new worker thread is given: its pool and its number. */
-struct worker_start {
-    struct pool *pool;
-    int number;
-};
-
-/* thread_worker_main - set the worker's number, then run thread_worker */
-static inline void *thread_worker_main(void *arg)
-{
-    struct worker_start start = *(struct worker_start *)arg;
-
-    free(arg);
-    pool_worker_no = start.number;
-    return thread_worker(start.pool);
-}
-
 /* thread_pool_new - start max_workers threads (0: Python's default);
  * queue_max > 0 bounds the tasks waiting for a free thread */
 static inline struct pool *thread_pool_new(int max_workers, size_t queue_max)
@@ -413,7 +375,7 @@ static inline struct pool *thread_pool_new(int max_workers, size_t queue_max)
     pool->queue_max = queue_max;
     pool->threads = calloc((size_t)max_workers, sizeof *pool->threads);
     if (pool->threads == NULL)
-        pool_fatal("calloc", ENOMEM);
+        die("calloc");
 
     /* A new thread inherits the creator's signal mask. Workers block every
      * signal, so SIGINT and SIGTERM are handled by the main thread, as
@@ -421,15 +383,11 @@ static inline struct pool *thread_pool_new(int max_workers, size_t queue_max)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < max_workers; i++) {
-        struct worker_start *start = malloc(sizeof *start);
-
-        if (start == NULL)
-            pool_fatal("malloc", ENOMEM);
-        start->pool = pool;
-        start->number = i + 1;
-        err = pthread_create(&pool->threads[i], NULL, thread_worker_main, start);
-        if (err != 0)
-            pool_fatal("pthread_create", err);
+        err = pthread_create(&pool->threads[i], NULL, thread_worker, pool);
+        if (err != 0) {                     /* out of threads: the program ends */
+            errno = err;
+            die("pthread_create (worker %d of %d)", i + 1, max_workers);
+        }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pool;
@@ -544,13 +502,10 @@ static inline void *collector(void *arg)
 }
 
 /* process_pool_new - fork max_workers worker processes (0: Python's
- * default) and start the collector thread. Call it while the program has
- * no other thread (before it starts any, or once it has joined them all,
- * as futures.c does after its thread pool): fork copies only the calling
- * thread, so a lock another thread held at that moment would stay locked
- * in the child, and the worker runs ordinary code (malloc, printf), not
- * only async-signal-safe calls. The workers are forked before the
- * collector thread starts for the same reason. */
+ * default), then start the collector thread. Call it while the program
+ * has no other thread: fork copies only the calling thread, so a lock
+ * another thread held then (malloc's, stdio's) stays locked in the child
+ * for ever. Hence the workers are forked before the collector starts. */
 static inline struct pool *process_pool_new(int max_workers)
 {
     struct pool *pool;
@@ -562,16 +517,16 @@ static inline struct pool *process_pool_new(int max_workers)
     pool = pool_new(POOL_PROCESSES, max_workers);
     pool->pids = calloc((size_t)max_workers, sizeof *pool->pids);
     if (pool->pids == NULL)
-        pool_fatal("calloc", ENOMEM);
+        die("calloc");
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == -1)
-        pool_fatal("socketpair", errno);
+        die("socketpair");
 
     fflush(NULL);       /* else each child inherits, and prints, our buffer */
     for (int i = 0; i < max_workers; i++) {
         pid_t pid = fork();
 
         if (pid == -1)
-            pool_fatal("fork", errno);
+            die("fork");
         if (pid == 0) {                     /* the worker */
             close(pair[0]);
             pool_worker_no = i + 1;
@@ -587,8 +542,10 @@ static inline struct pool *process_pool_new(int max_workers)
     sigfillset(&all);   /* the collector, like thread workers, takes no signal */
     pthread_sigmask(SIG_SETMASK, &all, &old);
     err = pthread_create(&pool->collector, NULL, collector, pool);
-    if (err != 0)
-        pool_fatal("pthread_create", err);
+    if (err != 0) {
+        errno = err;
+        die("pthread_create (the collector)");
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pool;
 }
@@ -619,9 +576,8 @@ static inline int process_pool_submit(struct pool *pool, struct future *f)
         if (errno == EINTR)
             continue;
         /* Every worker is gone: take f back off the list, unless the
-         * collector, which saw them go, got there first: then f is
-         * already finished broken and the pool's reference released,
-         * and f is the caller's, a future like any other. */
+         * collector got there first (then f is finished broken, and the
+         * caller's like any other future). */
         pthread_mutex_lock(&pool->lock);
         for (link = &pool->in_flight; *link != NULL && *link != f; link = &(*link)->next)
             ;
@@ -634,19 +590,6 @@ static inline int process_pool_submit(struct pool *pool, struct future *f)
         return -1;
     }
     return 0;
-}
-
-/* pool_terminate_workers - SIGTERM every worker process (Python 3.14's
- * terminate_workers, which also shuts the pool down and cancels waiting
- * tasks; this one leaves that to pool_shutdown, so that a signal handler
- * may call it). Only kill() on an array fixed at creation: safe to
- * call from a signal handler. No effect on a thread pool. */
-static inline void pool_terminate_workers(struct pool *pool)
-{
-    if (pool->kind != POOL_PROCESSES)
-        return;
-    for (int i = 0; i < pool->max_workers; i++)
-        kill(pool->pids[i], SIGTERM);
 }
 
 /* ---- both pools ----------------------------------------------------------- */
@@ -674,23 +617,6 @@ static inline struct future *pool_submit(struct pool *pool, pool_task *fn, const
     return f;
 }
 
-/* pool_join - wait for every worker to end (the heart of shutdown(wait)) */
-static inline void pool_join(struct pool *pool)
-{
-    if (pool->joined)
-        return;
-    if (pool->kind == POOL_THREADS) {
-        for (int i = 0; i < pool->max_workers; i++)
-            pthread_join(pool->threads[i], NULL);
-    } else {
-        for (int i = 0; i < pool->max_workers; i++)
-            while (waitpid(pool->pids[i], NULL, 0) == -1 && errno == EINTR)
-                ;
-        pthread_join(pool->collector, NULL);    /* ends at the workers' EOF */
-    }
-    pool->joined = true;
-}
-
 /* pool_shutdown - accept no more tasks; the workers finish those already
  * submitted and end. With wait, return only when they all have. */
 static inline void pool_shutdown(struct pool *pool, bool wait)
@@ -707,8 +633,18 @@ static inline void pool_shutdown(struct pool *pool, bool wait)
      * already sent: "no more tasks", in the socket itself. */
     if (first && pool->kind == POOL_PROCESSES)
         shutdown(pool->channel, SHUT_WR);
-    if (wait)
-        pool_join(pool);
+    if (!wait || pool->joined)
+        return;
+    for (int i = 0; i < pool->max_workers; i++) {       /* wait for every worker */
+        if (pool->kind == POOL_THREADS)
+            pthread_join(pool->threads[i], NULL);
+        else
+            while (waitpid(pool->pids[i], NULL, 0) == -1 && errno == EINTR)
+                ;
+    }
+    if (pool->kind == POOL_PROCESSES)
+        pthread_join(pool->collector, NULL);    /* ends at the workers' end of file */
+    pool->joined = true;
 }
 
 /* pool_free - shut down, wait for the workers, free the pool. C has no

@@ -1,80 +1,79 @@
-/* server.c - an echo-upper server whose connections are served by a
- * fixed pool of workers: threads or pre-forked processes
+/* server.c - an echo-upper server whose clients are served by a fixed pool
+ * of workers: threads, or pre-forked processes that the server replaces
+ * when they die
  *
- * Lessons 06 and 07 start a new process or thread for every client: the
- * cost of starting it is paid on every connection, and a thousand clients
- * mean a thousand workers. A pool starts N workers once, and N is all the
- * server will ever use, whatever arrives. That bound is the point of the
- * seeds' pools ("use the machine as much as is safe"), and its price is
- * visible too: with N workers busy, client N+1 waits.
+ * Lessons 06 and 07 start a process or a thread for every client: the cost
+ * of starting it is paid on every connection, and a thousand clients mean
+ * a thousand workers. A pool starts N workers once, and N is all the
+ * server ever uses, whatever arrives. That bound is the point of the
+ * Python notes' pools ("use the machine as much as is safe"), and its
+ * price is visible too: with N workers busy, client N+1 waits.
  *
  * The two modes differ in where a worker gets its next connection (UNP
  * chapter 30 measures both designs):
  *
- *   --pool threads    the main thread accepts, and submits each connection
- *                     to a thread pool; at most WAITING_MAX accepted
- *                     connections wait in the pool's queue, then submit
- *                     blocks and the rest wait in the kernel's backlog.
- *   --pool processes  the pool's N processes are forked before any client
- *                     comes; each one runs an accept loop on the listening
- *                     socket it inherited, so the kernel hands each new
- *                     connection to one waiting worker. The backlog is the
- *                     queue. The parent only waits.
+ *   --pool threads    the main thread accepts and submits each connection
+ *                     to a thread pool (pool.h); at most WAITING_MAX
+ *                     accepted connections wait in the pool's queue, then
+ *                     submit blocks and the rest wait in the kernel.
+ *   --pool processes  N processes are forked before the ready line; each
+ *                     runs its own accept loop on the listening socket it
+ *                     inherited, so the kernel hands each new connection
+ *                     to one waiting worker. The parent only supervises:
+ *                     it reaps a worker that dies, logs one line and forks
+ *                     another, so the pool never shrinks (UNP 30.6, and
+ *                     what Apache's prefork and nginx's master do).
  *
- * SIGINT/SIGTERM: the handler shuts down the listening socket (so every
- * accept() returns), shuts down every connection being served (so every
- * worker blocked in recv() or send() returns), and, in the parent of a
- * process pool, sends SIGTERM to each worker. Then the pool shuts down,
- * waits for every worker, and the server exits 0.
+ * The whole pool exists before the ready line; if it cannot be made, the
+ * server exits 1 with no ready line and no worker left behind. Only
+ * SIGINT/SIGTERM stop it: the handler shuts down the listening socket and
+ * every connection being served (so every blocked accept, recv or send
+ * returns) and, in the parent of a process pool, sends SIGTERM to every
+ * worker; then the server waits for all of them and exits 0.
  *
  * Usage: ./server [-H ADDR] [-p PORT] [--pool threads|processes] [-w N]
  *        (defaults: 127.0.0.1, 9009, threads, N as in Python: threads
  *        min(32, cpus + 4), processes cpus)
  *
- * See also: pool.h (the pools), client.c, futures.c, NOTES.md.
- * Seeds: 004 (why pools; thread and process pools), 003 (the connection
- * loop and the communication loop).
+ * See also: pool.h (the thread pool), client.c, futures.c, NOTES.md.
+ * Python notes: 004 (why pools; thread and process pools), 003 (the
+ * connection loop and the communication loop).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/types.h>
-#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "pool.h"
 
-#define DEFAULT_PORT "9009"
 #define BACKLOG 128         /* connections the kernel queues before accept() */
 #define WAITING_MAX 16      /* thread mode: accepted, waiting for a free worker */
 #define MAX_WORKERS 256
 #define BUF_SIZE 4096
-#define ADDR_LEN (INET6_ADDRSTRLEN + 8)  /* "host:port" as text */
 
-/* The handler reads these while other threads change them: each must be
- * a lock-free atomic (safe in a handler AND between threads; a volatile
- * sig_atomic_t is only the first). */
-#if ATOMIC_INT_LOCK_FREE != 2 || ATOMIC_POINTER_LOCK_FREE != 2
-#error "this server needs lock-free atomic int and pointer"
+/* What the signal handler reaches, read and written by several threads:
+ * lock-free atomics (safe in a handler AND between threads; lib's
+ * volatile sig_atomic_t stop_requested is only the first, so worker
+ * threads read `stopping` instead). */
+#if ATOMIC_INT_LOCK_FREE != 2
+#error "this server needs a lock-free atomic int"
 #endif
-
-static const char *prog_name = "server";
-
-static atomic_int stop_requested = 0;
-static atomic_int listen_fd_for_signal = -1;
+static atomic_int stopping = 0;
+static atomic_int listen_fd_to_shut = -1;       /* -1 in a worker process */
 static atomic_int active_fds[MAX_WORKERS];      /* connections being served */
-static _Atomic(struct pool *) pool_for_signal = NULL;
+static atomic_int worker_pids[MAX_WORKERS];     /* the parent's workers; 0: none */
+
+static void serve_connection(int conn_fd, const char *peer, int worker);
+static int accept_client(int listen_fd, char *peer, size_t peer_size);
+
+/* ---- --pool threads: the main thread accepts, a thread pool serves ---- */
 
 /* What the thread mode submits for one connection: copied into the pool. */
 struct conn_job {
@@ -82,217 +81,160 @@ struct conn_job {
     char peer[ADDR_LEN];
 };
 
-/* log_line - one whole line on stderr: "server: message[: reason]"
- * Built first and written with one fprintf (one write() on unbuffered
- * stderr), so lines from several threads or worker processes never
- * interleave mid-line. */
-static void log_line(int errnum, const char *fmt, va_list ap)
+/* serve_task - a task of the thread pool: serve the connection in the job */
+static size_t serve_task(const void *arg, void *result)
 {
-    char msg[512];
+    const struct conn_job *job = arg;
 
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (errnum != 0)
-        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
-    else
-        fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
-/* warn - report one connection's trouble with the reason from errno */
-static void warn(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-}
-
-/* note - one line on stderr about an event (a client came, a client left) */
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(0, fmt, ap);
-    va_end(ap);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [--pool threads|processes] [-w N]\n"
-            "  -H ADDR     address to listen on (default 127.0.0.1)\n"
-            "  -p PORT     port to listen on, 0 = any free port (default %s)\n"
-            "  --pool KIND threads: the main thread accepts, a thread pool serves\n"
-            "              processes: pre-forked workers, each accepting (default threads)\n"
-            "  -w N        workers, 1-%d (default as Python: threads min(32, cpus + 4) = %d,\n"
-            "              processes cpus = %d)\n"
-            "  -h, --help  show this help\n",
-            prog_name, DEFAULT_PORT, MAX_WORKERS, pool_default_threads(),
-            pool_default_processes());
-    exit(status);
-}
-
-/* on_stop_signal - SIGINT/SIGTERM: set the flag and wake every blocked call
- *
- * shutdown() and kill() are async-signal-safe. Shutting a socket down
- * makes a blocked (or later) accept(), recv() or send() on it return at
- * once, whichever thread or process is blocked in it. */
-static void on_stop_signal(int signo)
-{
-    int saved_errno = errno, fd;
-    struct pool *pool;
-
-    (void)signo;
-    stop_requested = 1;
-    fd = listen_fd_for_signal;
-    if (fd >= 0)
-        shutdown(fd, SHUT_RDWR);
-    for (int i = 0; i < MAX_WORKERS; i++) {
-        fd = active_fds[i];
-        if (fd >= 0)
-            shutdown(fd, SHUT_RDWR);
-    }
-    pool = pool_for_signal;
-    if (pool != NULL)
-        pool_terminate_workers(pool);
-    errno = saved_errno;
-}
-
-/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    for (int i = 0; i < MAX_WORKERS; i++)
-        active_fds[i] = -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;        /* no SA_RESTART: let blocked calls see EINTR */
-    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
-        die("sigaction");
-
-    /* Writing to a peer that has gone raises SIGPIPE, which kills by
-     * default; ignored, send() fails with EPIPE and we close that one
-     * connection instead. */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) == -1)
-        die("sigaction");
-}
-
-/* format_addr - "host:port" of a socket address, into buf */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN], port[8];
-
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, size, "?:?");
-    else
-        snprintf(buf, size, "%s:%s", host, port);
-}
-
-/* open_listener - socket, SO_REUSEADDR, bind, listen; exit 1 on failure */
-static int open_listener(const char *host, const char *port)
-{
-    struct addrinfo hints, *res;
-    int listen_fd, one = 1, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
-    }
-
-    listen_fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-    if (listen_fd == -1)
-        die("socket");
-
-    /* Without SO_REUSEADDR a restarted server could not bind while the
-     * connections of its previous run sit in TIME_WAIT. */
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-        die("setsockopt SO_REUSEADDR");
-
-    if (bind(listen_fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
-    freeaddrinfo(res);
-
-    if (listen(listen_fd, BACKLOG) == -1)
-        die("listen");
-    return listen_fd;
-}
-
-/* print_ready_line - "listening on ADDR:PORT" on stdout, with the real port */
-static void print_ready_line(int listen_fd)
-{
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    char where[ADDR_LEN];
-
-    if (getsockname(listen_fd, (struct sockaddr *)&addr, &len) == -1)
-        die("getsockname");
-    format_addr((struct sockaddr *)&addr, len, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-}
-
-/* upper_bytes - ASCII a-z to A-Z in place, every other byte unchanged
- * (not toupper(), whose answer depends on the locale) */
-static void upper_bytes(char *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] >= 'a' && buf[i] <= 'z')
-            buf[i] = (char)(buf[i] - 'a' + 'A');
-}
-
-/* send_all - send every byte of buf, looping over partial sends and EINTR;
- * 0 on success, -1 with errno set */
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-        if (n == -1) {
-            if (errno == EINTR && !stop_requested)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
+    (void)result;
+    serve_connection(job->conn_fd, job->peer, pool_worker_number());
     return 0;
 }
 
-/* pause_briefly - sleep one second (a signal cuts it short) */
-static void pause_briefly(void)
+/* run_thread_pool - start the pool, say ready, then the connection loop */
+static void run_thread_pool(int listen_fd, int workers)
 {
-    struct timespec one_second = {1, 0};
+    struct pool *pool = thread_pool_new(workers, WAITING_MAX);  /* exit 1 if not */
 
-    nanosleep(&one_second, NULL);
+    note("thread pool: %d worker threads in pid %ld, at most %d connections waiting",
+         pool->max_workers, (long)getpid(), WAITING_MAX);
+    print_ready_line(listen_fd);
+    while (!stopping) {                     /* the connection loop */
+        struct conn_job job;
+        struct future *served;
+
+        job.conn_fd = accept_client(listen_fd, job.peer, sizeof job.peer);
+        if (job.conn_fd == -1)
+            continue;
+        note("accepted %s, %zu already waiting for a worker", job.peer, pool_waiting(pool));
+        /* Blocks while WAITING_MAX connections wait: the queue is bounded. */
+        served = pool_submit(pool, serve_task, &job, sizeof job);
+        if (served == NULL)
+            close(job.conn_fd);
+        future_release(served);             /* we never need its result */
+    }
+    /* Connections still queued go to workers that see `stopping` and close
+     * them; pool_free waits until every thread has ended. */
+    pool_free(pool);
 }
 
+/* ---- --pool processes: pre-forked workers accept, the parent supervises */
+
+/* worker_main - one worker process: accept and serve until stopped */
+static void worker_main(int listen_fd, int number)
+{
+    note("worker %d (pid %ld): accepting", number, (long)getpid());
+    while (!stopping) {
+        char peer[ADDR_LEN];
+        int conn_fd = accept_client(listen_fd, peer, sizeof peer);
+
+        if (conn_fd != -1)
+            serve_connection(conn_fd, peer, number);
+    }
+}
+
+/* start_worker - fork the worker of slot; its pid, or -1 with errno set.
+ * SIGINT and SIGTERM are blocked across fork(): the child must forget the
+ * parent's role (the listening socket to shut, the workers to kill)
+ * before a handler may run in it, or one worker's SIGTERM would shut the
+ * listening socket that every worker shares. */
+static pid_t start_worker(int listen_fd, int slot)
+{
+    sigset_t stop_signals, old;
+    pid_t pid;
+
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_signals, &old);
+    pid = fork();
+    if (pid == 0) {                         /* the worker */
+        listen_fd_to_shut = -1;
+        for (int i = 0; i < MAX_WORKERS; i++)
+            worker_pids[i] = 0;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        worker_main(listen_fd, slot + 1);
+        _exit(0);       /* not exit(): the parent's atexit work is not ours */
+    }
+    if (pid > 0)
+        worker_pids[slot] = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return pid;
+}
+
+/* stop_workers - shut the listening socket (every accept returns), SIGTERM
+ * every worker, and reap them all */
+static void stop_workers(int listen_fd)
+{
+    shutdown(listen_fd, SHUT_RDWR);
+    for (int slot = 0; slot < MAX_WORKERS; slot++)
+        if (worker_pids[slot] > 0)
+            kill(worker_pids[slot], SIGTERM);
+    for (int slot = 0; slot < MAX_WORKERS; slot++) {
+        if (worker_pids[slot] <= 0)
+            continue;
+        while (waitpid(worker_pids[slot], NULL, 0) == -1 && errno == EINTR)
+            ;
+        worker_pids[slot] = 0;
+    }
+}
+
+/* note_death - the one line about a worker that ended */
+static void note_death(int slot, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status))
+        note("a worker died before it stopped: worker %d (pid %ld), killed by signal %d (%s);"
+             " starting another", slot + 1, (long)pid, WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
+    else
+        note("worker %d (pid %ld) ended with status %d; starting another", slot + 1,
+             (long)pid, WEXITSTATUS(status));
+}
+
+/* run_process_pool - fork every worker, say ready, then replace each one
+ * that dies until a signal stops the server */
+static void run_process_pool(int listen_fd, int workers)
+{
+    for (int slot = 0; slot < workers; slot++) {
+        if (start_worker(listen_fd, slot) == -1) {
+            int fork_errno = errno;
+
+            stop_workers(listen_fd);        /* no half pool, no orphan */
+            errno = fork_errno;
+            die("fork (worker %d of %d)", slot + 1, workers);
+        }
+    }
+    note("process pool: %d worker processes, each accepting", workers);
+    print_ready_line(listen_fd);
+
+    while (!stopping) {                     /* the supervisor's loop */
+        int status, slot = 0;
+        pid_t pid = waitpid(-1, &status, 0);    /* a signal: EINTR */
+
+        if (pid == -1)
+            continue;
+        while (slot < workers && worker_pids[slot] != pid)
+            slot++;
+        if (slot == workers)
+            continue;
+        worker_pids[slot] = 0;              /* reaped: never signal that pid again */
+        if (stopping)
+            continue;
+        note_death(slot, pid, status);
+        /* Out of processes (EAGAIN): keep trying, once a second; the
+         * other workers serve meanwhile. */
+        while (start_worker(listen_fd, slot) == -1 && !stopping) {
+            warn("fork (worker %d), trying again in a second", slot + 1);
+            pause_briefly();
+        }
+    }
+    stop_workers(listen_fd);
+}
+
+/* ---- what both modes share ----------------------------------------------- */
+
 /* accept_client - accept one connection and name its peer; -1 if none
- * (interrupted, aborted, or an error already reported) */
+ * (interrupted, aborted, the server stopping, or an error reported) */
 static int accept_client(int listen_fd, char *peer, size_t peer_size)
 {
     struct sockaddr_storage peer_addr;
@@ -300,19 +242,17 @@ static int accept_client(int listen_fd, char *peer, size_t peer_size)
     int conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
 
     if (conn_fd == -1) {
-        if (stop_requested || errno == EINTR || errno == ECONNABORTED)
+        if (stopping || errno == EINTR || errno == ECONNABORTED)
             return -1;
         if (errno == EINVAL) {
             /* The listening socket was shut down: the server is stopping
-             * (in a worker process, the parent's handler did it). */
-            stop_requested = 1;
+             * (in a worker process, the parent did it). */
+            stopping = 1;
             return -1;
         }
         warn("accept");
-        /* Out of descriptors (EMFILE, ENFILE) or memory: accept() would
-         * fail again at once, so pause instead of spinning. The client
-         * waits in the backlog; a signal ends the pause. */
-        pause_briefly();
+        if (is_out_of_descriptors(errno))
+            pause_briefly();                /* the client waits in the backlog */
         return -1;
     }
     format_addr((struct sockaddr *)&peer_addr, peer_len, peer, peer_size);
@@ -334,18 +274,17 @@ static int claim_slot(int conn_fd)
 
 /* serve_connection - the communication loop: recv, upper-case, send back,
  * until the client half-closes or fails; then close the connection */
-static void serve_connection(int conn_fd, const char *peer)
+static void serve_connection(int conn_fd, const char *peer, int worker)
 {
     char buf[BUF_SIZE];
     unsigned long long total = 0;
     int slot = claim_slot(conn_fd);
-    int worker = pool_worker_number();
     long pid = (long)getpid();
 
     /* Checked after claim_slot, against the handler's order (flag first,
      * then the slots): either the handler saw this socket, or we see the
      * flag. Both are sequentially consistent atomics. */
-    if (stop_requested) {
+    if (stopping) {
         active_fds[slot] = -1;
         close(conn_fd);
         return;
@@ -359,15 +298,15 @@ static void serve_connection(int conn_fd, const char *peer)
             break;
         }
         if (n == -1) {
-            if (errno == EINTR && !stop_requested)
+            if (errno == EINTR && !stopping)
                 continue;
-            if (!stop_requested)
+            if (!stopping)
                 warn("recv from %s", peer);
             break;
         }
         upper_bytes(buf, (size_t)n);
         if (send_all(conn_fd, buf, (size_t)n) == -1) {
-            if (!stop_requested)
+            if (!stopping)
                 warn("send to %s", peer);
             break;
         }
@@ -377,170 +316,71 @@ static void serve_connection(int conn_fd, const char *peer)
     close(conn_fd);
 }
 
-/* serve_task - thread pool task: serve the connection in the job */
-static size_t serve_task(const void *arg, void *result)
+/* wake_everyone - runs in the SIGINT/SIGTERM handler (lib's, which has set
+ * stop_requested). shutdown() and kill() are async-signal-safe: a blocked
+ * (or later) accept, recv or send on a shut socket returns at once,
+ * whichever thread or process is blocked in it. */
+static void wake_everyone(void)
 {
-    const struct conn_job *job = arg;
+    int fd = listen_fd_to_shut;
 
-    (void)result;
-    serve_connection(job->conn_fd, job->peer);
-    return 0;
+    stopping = 1;
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        fd = active_fds[i];
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        if (worker_pids[i] > 0)
+            kill(worker_pids[i], SIGTERM);
+    }
 }
 
-/* run_thread_pool - the main thread accepts; a pool of threads serves */
-static void run_thread_pool(int listen_fd, int workers)
+/* The command line: the pool's kind and size. */
+static const char *pool_kind = "threads";
+static int pool_size = 0;                   /* 0: Python's default for the kind */
+
+/* on_option - --pool KIND and -w N */
+static void on_option(int key, const char *arg)
 {
-    struct pool *pool = thread_pool_new(workers, WAITING_MAX);
-
-    note("thread pool: %d worker threads in pid %ld, at most %d connections waiting",
-         pool->max_workers, (long)getpid(), WAITING_MAX);
-    while (!stop_requested) {               /* the connection loop */
-        struct conn_job job;
-        struct future *served;
-
-        job.conn_fd = accept_client(listen_fd, job.peer, sizeof job.peer);
-        if (job.conn_fd == -1)
-            continue;
-        note("accepted %s, %zu already waiting for a worker", job.peer, pool_waiting(pool));
-        /* Blocks while WAITING_MAX connections wait: the queue is bounded. */
-        served = pool_submit(pool, serve_task, &job, sizeof job);
-        if (served == NULL)
-            close(job.conn_fd);
-        future_release(served);             /* we never need its result */
-    }
-    /* Connections still queued are taken by workers that see the flag and
-     * close them; shutdown(wait) returns when every thread has ended. */
-    pool_shutdown(pool, true);
-    pool_free(pool);
-}
-
-/* accept_loop - process pool task: accept and serve until the server
- * stops; the result is how many connections this worker served */
-static size_t accept_loop(const void *arg, void *result)
-{
-    int listen_fd;
-    unsigned long served = 0;
-
-    memcpy(&listen_fd, arg, sizeof listen_fd);
-    note("worker %d (pid %ld): accepting", pool_worker_number(), (long)getpid());
-    while (!stop_requested) {
-        char peer[ADDR_LEN];
-        int conn_fd = accept_client(listen_fd, peer, sizeof peer);
-
-        if (conn_fd == -1)
-            continue;
-        serve_connection(conn_fd, peer);
-        served++;
-    }
-    memcpy(result, &served, sizeof served);
-    return sizeof served;
-}
-
-/* run_process_pool - pre-forked workers each accept; the parent waits */
-static void run_process_pool(int listen_fd, int workers)
-{
-    struct pool *pool;
-    struct future *loops[MAX_WORKERS];
-
-    /* Forked while listen_fd_for_signal is -1, no worker's handler ever
-     * shuts the shared listening socket down: a SIGTERM sent to one
-     * worker alone ends that worker alone. Only the parent stops them all. */
-    listen_fd_for_signal = -1;
-    pool = process_pool_new(workers);
-    listen_fd_for_signal = listen_fd;
-    pool_for_signal = pool;
-    if (stop_requested) {                   /* the signal came while we forked */
-        shutdown(listen_fd, SHUT_RDWR);
-        pool_terminate_workers(pool);
-    }
-    note("process pool: %d worker processes, each accepting", pool->max_workers);
-    /* One accept loop per worker: a worker in its loop reads no other
-     * task, so each loop lands on a different worker. The fd number means
-     * the same socket there: the worker inherited it at fork. */
-    for (int i = 0; i < pool->max_workers; i++)
-        loops[i] = pool_submit(pool, accept_loop, &listen_fd, sizeof listen_fd);
-    pool_shutdown(pool, false);             /* no more tasks: EOF after the loops */
-
-    for (int i = 0; i < pool->max_workers; i++) {
-        const unsigned long *served = future_result(loops[i], -1, NULL);
-
-        if (served != NULL)
-            note("a worker stopped; it served %lu connection(s)", *served);
-        else
-            note("a worker died before it stopped");
-        future_release(loops[i]);
-    }
-    pool_for_signal = NULL;
-    pool_free(pool);                        /* waits for every worker process */
-}
-
-/* Options from the command line, with their defaults. */
-struct options {
-    const char *host, *port, *kind;
-    int workers;                            /* 0: the pool's default size */
-};
-
-/* parse_options - fill opts from argv; exit 2 with the usage on a bad one */
-static void parse_options(int argc, char *argv[], struct options *opts)
-{
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {"pool", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0}};
-    int opt;
-
-    opts->host = "127.0.0.1";
-    opts->port = DEFAULT_PORT;
-    opts->kind = "threads";
-    opts->workers = 0;
-    while ((opt = getopt_long(argc, argv, "H:p:w:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': opts->host = optarg; break;
-        case 'p': opts->port = optarg; break;
-        case 'P': opts->kind = optarg; break;
-        case 'w':
-            if (optarg[0] == '\0' || strlen(optarg) > 3
-                || strspn(optarg, "0123456789") != strlen(optarg)
-                || (opts->workers = atoi(optarg)) < 1 || opts->workers > MAX_WORKERS) {
-                fprintf(stderr, "%s: bad worker count '%s' (1-%d)\n", prog_name, optarg,
-                        MAX_WORKERS);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (opts->port[0] == '\0' || strlen(opts->port) > 5
-        || strspn(opts->port, "0123456789") != strlen(opts->port) || atol(opts->port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, opts->port);
-        usage(stderr, 2);
-    }
-    if (strcmp(opts->kind, "threads") != 0 && strcmp(opts->kind, "processes") != 0) {
-        fprintf(stderr, "%s: bad pool '%s' (threads or processes)\n", prog_name, opts->kind);
-        usage(stderr, 2);
-    }
+    if (key == 'w')
+        pool_size = (int)parse_number(arg, 1, MAX_WORKERS, "worker count");
+    else if (strcmp(arg, "threads") == 0 || strcmp(arg, "processes") == 0)
+        pool_kind = arg;
+    else
+        usage_error("bad pool '%s' (threads or processes)", arg);
 }
 
 int main(int argc, char *argv[])
 {
-    struct options opts;
+    char size_help[128];
+    const struct lab_option options[] = {
+        {'P', "pool", "threads|processes",
+         "threads: the main thread accepts, a thread pool serves;"
+         " processes: pre-forked workers, each accepting (default threads)"},
+        {'w', NULL, "N", size_help},
+        {0}};
+    const struct lab_command cmd = {
+        .default_port = "9009", .options = options, .on_option = on_option};
+    struct lab_args args;
     int listen_fd;
 
-    parse_options(argc, argv, &opts);
-    install_signals();
-    listen_fd = open_listener(opts.host, opts.port);
-    listen_fd_for_signal = listen_fd;
-    print_ready_line(listen_fd);
+    snprintf(size_help, sizeof size_help,
+             "workers, 1-%d (default as Python: threads min(32, cpus + 4) = %d,"
+             " processes cpus = %d)", MAX_WORKERS, pool_default_threads(),
+             pool_default_processes());
+    args = lab_parse(argc, argv, &cmd);
+    for (int i = 0; i < MAX_WORKERS; i++)
+        active_fds[i] = -1;
+    catch_stop_signals(0, wake_everyone);   /* 0: no SA_RESTART, blocked calls see EINTR */
+    listen_fd = open_listener(args.host, args.port, SOCK_CLOEXEC, BACKLOG);
+    listen_fd_to_shut = listen_fd;
 
     /* The one difference between the modes: who calls accept(). */
-    if (strcmp(opts.kind, "threads") == 0)
-        run_thread_pool(listen_fd, opts.workers);       /* the main thread */
+    if (strcmp(pool_kind, "threads") == 0)
+        run_thread_pool(listen_fd, pool_size);      /* the main thread */
     else
-        run_process_pool(listen_fd, opts.workers);      /* every worker */
+        run_process_pool(listen_fd, pool_size > 0 ? pool_size : pool_default_processes());
 
     note("stopping");
     close(listen_fd);

@@ -277,12 +277,16 @@ group_fds_are() { [ "$(group_fds "$1")" -eq "$2" ]; }
   done
 }
 
-@test "processes: a worker killed with SIGKILL costs its clients only" {
+@test "processes: a worker killed with SIGKILL costs its clients only, and is replaced" {
   start_server $L --pool processes -w 2
   wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
   victim=$(sed -nE 's/.*worker [0-9]+ \(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | head -n 1)
   kill -KILL "$victim"
-  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 2
+  # reaped (no zombie left), and a new worker forked in its place
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 3
+  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 3
+  run ps -o stat= -p "$victim"
+  assert_failure
   for i in 1 2 3; do
     run client $L <<<"survivor $i"
     assert_output "SURVIVOR $i"
@@ -457,12 +461,14 @@ group_fds_are() { [ "$(group_fds "$1")" -eq "$2" ]; }
   assert_output "ok 300"
 }
 
-@test "processes: SIGTERM to one worker ends that worker only; the others serve on" {
+@test "processes: SIGTERM to one worker ends that worker only; it is replaced, the others serve on" {
   start_server $L --pool processes -w 2
   wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'accepting' 2
   victim=$(sed -nE 's/.*worker [0-9]+ \(pid ([0-9]+)\): accepting.*/\1/p' "$SERVER_ERR" | head -n 1)
   kill -TERM "$victim"
-  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 2
+  wait_for_line "$SERVER_ERR" "worker [0-9]+ \\(pid $victim\\) ended with status 0; starting another"
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 3
+  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 3
   for i in 1 2 3; do
     run client $L <<<"still open $i"
     assert_output "STILL OPEN $i"
@@ -504,4 +510,155 @@ group_fds_are() { [ "$(group_fds "$1")" -eq "$2" ]; }
   [ "$(grep -c '^call_back>>>: ' <<<"$output")" -eq 60 ]
   [ "$(grep '^call_back>>>: ' <<<"$output" | sort -u | wc -l)" -eq 60 ]
   assert_output --partial "call_back>>>: 59 ** 59 = "
+}
+
+# --- a pool that never shrinks, made whole before the ready line ------------
+
+# worker_pids PID - the live worker processes (children) of the server
+worker_pids() { ps -o pid=,stat= --ppid "$1" | awk '$2 !~ /^Z/ { print $1 }'; }
+
+# zombies_of PID - how many children of PID are zombies (dead, not reaped)
+zombies_of() { ps -o stat= --ppid "$1" | grep -c '^Z' || true; }
+
+# AS_NOBODY - a prefix that runs a command as the user nobody: RLIMIT_NPROC
+# binds every user but root (the kernel exempts root, and any process with
+# CAP_SYS_RESOURCE or CAP_SYS_ADMIN), so the tests that run out of
+# processes drop root first.
+# NPROC_UID - the user whose processes the limit then counts.
+if [ "$(id -u)" -eq 0 ]; then
+  AS_NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups" NPROC_UID=65534
+else
+  AS_NOBODY="" NPROC_UID=$(id -u)
+fi
+
+# tasks_of_uid UID - processes and threads the user has now (what
+# RLIMIT_NPROC counts)
+tasks_of_uid() { ps -L -u "$1" -o lwp= | wc -l; }
+
+@test "processes: kill one worker, then every worker, again and again under load: back within a second, no zombie, no other connection lost" {
+  start_server $L --pool processes -w 3
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 3
+  start_bg load "$TOOLS/load" -p "$SERVER_PORT" --short -c 4 -d 6
+  loader=$BG_PID loader_out=$BG_OUT
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'closed 127' 20     # under load
+  killed=0 started=3
+  for round in 1 2 3 4 5 6; do
+    if [ $((round % 2)) -eq 1 ]; then
+      victims=$(worker_pids "$SERVER_PID" | head -n 1)          # one worker
+    else
+      victims=$(worker_pids "$SERVER_PID")                      # every worker
+    fi
+    n=$(wc -w <<<"$victims")
+    t0=$(date +%s%N)
+    kill -KILL $victims
+    killed=$((killed + n)) started=$((started + n))
+    # reaped, logged and forked again: one 'accepting' line per new worker
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' "$started"
+    wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 4
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    echo "# round $round: $n killed, 3 workers again after $ms ms"
+    [ -n "$LAB_WRAP" ] || [ "$ms" -lt 1000 ]
+    [ "$(zombies_of "$SERVER_PID")" -eq 0 ]
+    for pid in $victims; do run ps -o stat= -p "$pid"; assert_failure; done
+    [ "$(count_lines "$SERVER_ERR" 'a worker died before it stopped')" -eq "$killed" ]
+  done
+  wait_exit "$loader" 30
+  [ "$EXIT_STATUS" -eq 0 ]
+  cat "$loader_out"
+  # every connection of the load was answered, but at most one per killed
+  # worker: the one that worker was serving when it died
+  errors=$(sed -nE 's/.* errors=([0-9]+) .*/\1/p' "$loader_out")
+  requests=$(sed -nE 's/.* requests=([0-9]+) .*/\1/p' "$loader_out")
+  echo "# $requests requests, $errors lost, $killed workers killed"
+  [ "$errors" -le "$killed" ]
+  [ "$requests" -gt 100 ]
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+@test "processes: a worker that cannot be replaced (out of processes) is tried again each second; the server serves on" {
+  command -v prlimit >/dev/null || skip "prlimit is not installed (util-linux)"
+  command -v setpriv >/dev/null || skip "setpriv is not installed (util-linux)"
+  start_server_cmd $AS_NOBODY "$LAB/$L/server" -p 0 --pool processes -w 2
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 2
+  nproc=$($AS_NOBODY prlimit --pid "$SERVER_PID" --nproc --noheadings --output SOFT)
+  $AS_NOBODY prlimit --pid "$SERVER_PID" --nproc=1:     # no new process for it
+  victim=$(worker_pids "$SERVER_PID" | head -n 1)
+  kill -KILL "$victim"
+  wait_for_line "$SERVER_ERR" 'fork \(worker [12]\), trying again in a second: Resource temporarily unavailable'
+  [ "$(zombies_of "$SERVER_PID")" -eq 0 ]
+  run client $L <<<"one worker left"
+  assert_output "ONE WORKER LEFT"
+  $AS_NOBODY prlimit --pid "$SERVER_PID" --nproc="$nproc":
+  wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 3
+  wait_until "$LAB_WAIT" processes_are "$SERVER_PID" 3
+  stop_server
+  [ "$STOP_STATUS" -eq 0 ]
+}
+
+@test "out of processes at start: exit 1 naming the cause, no ready line, nothing left behind" {
+  command -v setpriv >/dev/null || skip "setpriv is not installed (util-linux)"
+  for mode in $MODES; do
+    # the server itself and two workers fit; the third does not
+    limit=$(( $(tasks_of_uid "$NPROC_UID") + 3 ))
+    start_bg "nproc-$mode" $AS_NOBODY bash -c "ulimit -u $limit && exec '$LAB/$L/server' -p 0 --pool $mode -w 6"
+    pid=$BG_PID out=$BG_OUT err=$BG_ERR
+    wait_exit "$pid"
+    cat "$err"
+    [ "$EXIT_STATUS" -eq 1 ]
+    [ ! -s "$out" ]                               # no ready line
+    if [ "$mode" = threads ]; then
+      grep -Eq '^server: pthread_create \(worker [0-9] of 6\): Resource temporarily unavailable$' "$err"
+    else
+      grep -Eq '^server: fork \(worker [0-9] of 6\): Resource temporarily unavailable$' "$err"
+    fi
+    wait_until 5 processes_are "$pid" 0           # no worker left, orphaned or not
+  done
+}
+
+# group_rss_kib PGID - resident memory of every process of the group, summed
+group_rss_kib() {
+  local pid kib=0
+  for pid in $(group_processes "$1"); do
+    kib=$(( kib + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0) ))
+  done
+  echo "$kib"
+}
+
+@test "400 clients that send and never read: the group grows by less than 64 MB; the next client waits for a worker, then is served" {
+  # A pool's promise, exactly: N blocking workers are held by N peers that
+  # never read, the next connections wait in the pool's queue (threads) and
+  # in the kernel's backlog, and the rest are not even accepted. Memory is
+  # bounded by the pool, not by the clients; service is not.
+  for mode in $MODES; do
+    start_server $L --pool "$mode" -w 4
+    [ "$mode" = threads ] || wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 4
+    before=$(group_rss_kib "$SERVER_PID")
+    fifo="$BATS_TEST_TMPDIR/nonreaders-$mode"
+    start_bg_input "nonreaders-$mode" "$fifo" "$TOOLS/09-nonreaders" -p "$SERVER_PORT" -n 400
+    nonreaders=$BG_PID nr_out=$BG_OUT
+    exec {feed}>"$fifo"
+    wait_for_line "$nr_out" '^opened 400$'
+    # every worker is held, and the backlog is full (Recv-Q of LISTEN is
+    # backlog + 1 when it is)
+    wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" 'connection from' 4
+    wait_until "$LAB_WAIT" accept_queue_is "$SERVER_PORT" 129
+    start_bg_input "next-$mode" "$BATS_TEST_TMPDIR/next-$mode" "$LAB/$L/client" -p "$SERVER_PORT"
+    next=$BG_PID next_out=$BG_OUT
+    exec {next_feed}>"$BATS_TEST_TMPDIR/next-$mode"
+    printf 'next\n' >&$next_feed
+    after=$(group_rss_kib "$SERVER_PID")
+    echo "# $mode: RSS of the group $before KiB before, $after KiB with 400 non-readers"
+    [ $(( after - before )) -lt $(( 64 * 1024 )) ]
+    [ "$(count_lines "$SERVER_ERR" 'connection from')" -eq 4 ]    # no fifth worker
+    [ ! -s "$next_out" ]
+    exec {feed}>&-                              # the non-readers leave
+    wait_exit "$nonreaders"
+    wait_for_line "$next_out" '^NEXT$'          # a worker is free again
+    exec {next_feed}>&-
+    wait_exit "$next"
+    [ "$EXIT_STATUS" -eq 0 ]
+    stop_server
+    [ "$STOP_STATUS" -eq 0 ]
+  done
 }

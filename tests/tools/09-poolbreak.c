@@ -9,8 +9,7 @@
  * lost future shows under AddressSanitizer (make SANITIZE=address); any
  * build checks that every future ends broken or done and nothing hangs.
  *
- * It includes the lesson's pool.h, which the Makefile does not list as a
- * dependency of this tool: after editing pool.h, `make clean` first.
+ * It includes the lesson's pool.h (and through it ../lib/lab.h, for die()).
  *
  * Usage: 09-poolbreak [ROUNDS]      (default 300); prints "ok ROUNDS"
  */
