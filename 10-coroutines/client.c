@@ -183,29 +183,15 @@ static int run_stress(unsigned long conns)
     return stress.errors == 0 ? 0 : 1;
 }
 
-/* count_option - -c N, --stress, -n N: a count in [1, max], or exit 2 */
-static unsigned long count_option(const char *text, const char *what, unsigned long max)
-{
-    char *end;
-    unsigned long value;
-
-    errno = 0;
-    value = strtoul(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value == 0
-        || value > max)
-        usage_error("bad %s '%s' (1 to %lu)", what, text, max);
-    return value;
-}
-
 /* on_option - the lesson's own options */
 static void on_option(int key, const char *arg)
 {
     if (key == 'c')
-        stress.conns = count_option(arg, "connection count", MAX_CONNS);
+        stress.conns = (unsigned long)parse_number(arg, 1, MAX_CONNS, "connection count");
     else if (key == 's')
         stress.conns = PYTHON_NOTES_CONNS;
     else if (key == 'n')
-        stress.messages_per_conn = count_option(arg, "message count", 1000000);
+        stress.messages_per_conn = (unsigned long)parse_number(arg, 1, 1000000, "message count");
 }
 
 int main(int argc, char *argv[])

@@ -188,13 +188,8 @@ static void on_option(int key, const char *arg)
         mode = MODE_BLOCKING;
     else if (key == 'c')
         mode = MODE_CPU;
-    else if (key == 'u') {
-        char *end;
-
-        unit_ms = strtol(arg, &end, 10);
-        if (*end != '\0' || end == arg || unit_ms < 1 || unit_ms > 60000)
-            usage_error("bad unit '%s' (1 to 60000 ms)", arg);
-    }
+    else if (key == 'u')
+        unit_ms = parse_number(arg, 1, 60000, "unit");
 }
 
 int main(int argc, char *argv[])

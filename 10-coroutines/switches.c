@@ -171,7 +171,7 @@ static void bench_pipes(int use_processes)
 static void on_option(int key, const char *arg)
 {
     if (key == 'n')
-        rounds = (unsigned long)parse_number(arg, 1, 100000000, "-n");
+        rounds = (unsigned long)parse_number(arg, 1, 100000000, "round count");
 }
 
 int main(int argc, char *argv[])
