@@ -586,6 +586,36 @@ URGENT
   [ "$(( $(server_rss_kib) - rss_before ))" -lt 8192 ]
 }
 
+# owing_both_ways_at_least N - true once N of the server's connections
+# have bytes waiting both ways: unread in its receive queue (it stopped
+# reading them) and unsent in its send queue (the client reads nothing)
+owing_both_ways_at_least() {
+  [ "$(ss -Htn state established "( sport = :$SERVER_PORT )" |
+       awk '$1 > 0 && $2 > 0 { n++ } END { print n + 0 }')" -ge "$1" ]
+}
+
+@test "400 clients that send and never read grow the server by under 64 MB, and a newcomer is served at once" {
+  start_server $L
+  rss_before=$(server_rss_kib)
+  # 400 connections from one process (small buffers), sending without end
+  # and never reading. Each client's coroutine fills the kernel's send
+  # buffer, then parks in green_send_all() holding its one 1 KiB buffer,
+  # and reads no more: the rest waits in the kernel, unread.
+  start_bg owe "$TOOLS/10-neverread" -p "$SERVER_PORT" -n 400
+  owe=$BG_PID
+  wait_for_line "$BG_OUT" '^owing 400$' "$LAB_WAIT" "$owe"
+  wait_until "$LAB_WAIT" owing_both_ways_at_least 400
+  started=$(date +%s%N)
+  run client_out <<<"served at once"
+  waited_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  assert_output "SERVED AT ONCE"
+  rss_after=$(server_rss_kib)
+  echo "# rss ${rss_before} -> ${rss_after} KiB with 400 owed; newcomer in ${waited_ms} ms" >&3
+  [ $(( rss_after - rss_before )) -lt 65536 ]
+  [ "$waited_ms" -lt 2000 ]
+  kill "$owe"
+}
+
 @test "a client reset while its coroutine is parked in send: it ends, and the server sleeps (no spin)" {
   start_server $L
   start_bg flood "$TOOLS/peer" flood -p "$SERVER_PORT"
