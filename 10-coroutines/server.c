@@ -142,13 +142,18 @@ static void accept_loop(void *arg)
     }
 }
 
-/* stop_watcher - parks on the stop pipe; returns on SIGINT/SIGTERM */
+/* stop_watcher - reads the stop pipe, parked while it is empty (try, then
+ * park on EAGAIN, as everywhere); returns on SIGINT/SIGTERM */
 static void stop_watcher(void *arg)
 {
     int stop_fd = *(int *)arg;
+    char byte;
+    ssize_t n;
 
-    if (green_wait_fd(stop_fd, EPOLLIN) == -1)
-        warn("wait for the stop pipe");
+    while ((n = read(stop_fd, &byte, 1)) == -1 && must_park(stop_fd, EPOLLIN) == 0)
+        ;
+    if (n == -1)
+        warn("read the stop pipe");
     else
         note("stopping");
 }

@@ -697,6 +697,27 @@ owing_both_ways_at_least() {
   exec {c1}>&- {c2}>&- {c3}>&-
 }
 
+@test "with clients connected and nothing to do, the one thread sleeps in epoll_wait (not busy)" {
+  start_server $L
+  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  printf 'one\n' >&$c1
+  read -r -t "$LAB_WAIT" reply <&$c1
+  [ "$reply" = "ONE" ]
+  wait_until "$LAB_WAIT" lines_at_least 2 "$SERVER_ERR" 'connection from'
+  # The Python notes say a coroutine program looks to the CPU as if it
+  # ran all the time, never waiting: here it waits, state S, in epoll_wait.
+  wait_until "$LAB_WAIT" sleeping_in_epoll "$SERVER_PID"
+  switches=$(voluntary_switches "$SERVER_PID")
+  printf 'two\n' >&$c2
+  read -r -t "$LAB_WAIT" reply <&$c2
+  [ "$reply" = "TWO" ]
+  # it woke for the request and went back to sleep: a voluntary switch
+  wait_until "$LAB_WAIT" switched_since "$SERVER_PID" "$switches" 1
+  wait_until "$LAB_WAIT" sleeping_in_epoll "$SERVER_PID"
+  exec {c1}>&- {c2}>&-
+}
+
 @test "the stress client: 500 concurrent connections against one thread, no errors" {
   start_server $L
   run --separate-stderr timeout -k 2 120 "$LAB/$L/client" -p "$SERVER_PORT" --stress -n 10
