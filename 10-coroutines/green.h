@@ -98,6 +98,7 @@
 #define GREEN_MAX_EVENTS 256   /* events taken from epoll per wait */
 #define GREEN_FAIR_CALLS 16    /* socket calls in a row before a forced yield */
 #define GREEN_STACK_CACHE 64   /* finished coroutines' stacks kept for reuse */
+#define MAPPING_SIZE (sched.page_size + GREEN_STACK_SIZE)   /* guard + stack */
 
 enum green_state {
     GREEN_READY,        /* in the run queue */
@@ -164,8 +165,6 @@ static inline int green_init(void)
 }
 
 /* --- switching ------------------------------------------------------------ */
-
-#define MAPPING_SIZE (sched.page_size + GREEN_STACK_SIZE)  /* guard + stack */
 
 /* green_switch - save the running context (sched.current, or the hub when
  * NULL) and resume `to` (a coroutine, or NULL for the hub): every switch

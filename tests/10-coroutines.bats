@@ -43,6 +43,17 @@ sleeping_in_epoll() {
   [[ "$(ps -o stat= -p "$1")" == S* ]] && grep -q epoll "/proc/$1/wchan"
 }
 
+# two_clients_one_answered - connect c1 and c2 (descriptors of this shell)
+# to the server; c1 gets one line answered; both are accepted
+two_clients_one_answered() {
+  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+  printf 'one\n' >&$c1
+  read -r -t "$LAB_WAIT" reply <&$c1
+  [ "$reply" = "ONE" ]
+  wait_until "$LAB_WAIT" lines_at_least 2 "$SERVER_ERR" 'connection from'
+}
+
 # task_count PID - how many threads the process has
 task_count() {
   ls "/proc/$1/task" | wc -l
@@ -417,12 +428,7 @@ URGENT
   [ "$STOP_STATUS" -eq 0 ]
 
   start_server $L
-  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
-  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
-  printf 'one\n' >&$c1
-  read -r -t "$LAB_WAIT" reply <&$c1
-  [ "$reply" = "ONE" ]
-  wait_until "$LAB_WAIT" lines_at_least 2 "$SERVER_ERR" 'connection from'
+  two_clients_one_answered
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
   grep -q 'stopping' "$SERVER_ERR"
@@ -699,12 +705,7 @@ owing_both_ways_at_least() {
 
 @test "with clients connected and nothing to do, the one thread sleeps in epoll_wait (not busy)" {
   start_server $L
-  exec {c1}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
-  exec {c2}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
-  printf 'one\n' >&$c1
-  read -r -t "$LAB_WAIT" reply <&$c1
-  [ "$reply" = "ONE" ]
-  wait_until "$LAB_WAIT" lines_at_least 2 "$SERVER_ERR" 'connection from'
+  two_clients_one_answered
   # The Python notes say a coroutine program looks to the CPU as if it
   # ran all the time, never waiting: here it waits, state S, in epoll_wait.
   wait_until "$LAB_WAIT" sleeping_in_epoll "$SERVER_PID"
