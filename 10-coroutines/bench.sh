@@ -4,10 +4,9 @@
 #
 #   1. ./switches: nanoseconds per switch for ucontext, for green_yield,
 #      and for threads and processes (pipe ping-pong on one CPU).
-#   2. For each server - this lesson's coroutine server (twice: with
-#      ucontext, as in the folder, and with the hand-written x86-64 switch
-#      of green.h, -DGREEN_HAND_SWITCH), 05-selectors' epoll server and
-#      07-threads' thread-per-client server, when their sources exist:
+#   2. For each server - this lesson's coroutine server, 05-selectors'
+#      epoll server and 07-threads' thread-per-client server, when their
+#      sources exist:
 #        idle: 10 active clients plus 10,000 idle connections (open, silent);
 #              resident memory per idle connection = (server RSS with them
 #              - RSS just after start) / 10,000, from load's rss_kib (the
@@ -60,14 +59,15 @@ work=$(mktemp -d)
 server_pid=""
 
 # build SOURCE NAME [FLAGS...] - compile SOURCE (a lesson's program, which
-# includes only its own folder's headers) with the Makefile's default
-# flags into $work/NAME and print that path. The programs in the tree may
-# be sanitizer builds, or be rebuilt as one during the run (make
+# includes its own folder's headers and lib/lab.h) with the Makefile's
+# default flags into $work/NAME and print that path. The programs in the
+# tree may be sanitizer builds, or be rebuilt as one during the run (make
 # SANITIZE=...): their figures would not compare.
 build() {
-  local source=$1 name=$2
+  local source=$1 name=$2 lib=()
   shift 2
-  ${CC:-cc} -std=c11 -O2 -g "$@" -o "$work/$name" "$source" -pthread ||
+  grep -q 'lib/lab.h' "$source" && lib=("$lab"/lib/*.c)
+  ${CC:-cc} -std=c11 -O2 -g "$@" -o "$work/$name" "$source" "${lib[@]}" -pthread ||
     { echo "bench: cannot compile $source" >&2; exit 1; }
   echo "$work/$name"
 }
@@ -178,18 +178,10 @@ if wanted switch "$only"; then
   echo "== 1. the cost of one switch"
   switches=$(build switches.c switches) || exit 1
   "$switches" -n 1000000
-  if [ "$(uname -m)" = x86_64 ]; then
-    "$(build switches.c switches-hand -DGREEN_HAND_SWITCH)" -n 1000000 | grep 'hand-written'
-  fi
 fi
 
 # The servers to compare: label, then command line.
 servers=("10-coroutines $(build server.c server-10)")
-if [ "$(uname -m)" = x86_64 ]; then
-  servers+=("10-coroutines-hand-switch $(build server.c server-10-hand -DGREEN_HAND_SWITCH)")
-else
-  echo "(the hand-written switch is x86-64 only: skipped)"
-fi
 if [ -f ../05-selectors/server.c ]; then
   servers+=("05-selectors-epoll $(build ../05-selectors/server.c server-05) --backend epoll")
 else

@@ -22,8 +22,8 @@
  * Usage: ./overflow        (no options; -h, --help: the usage)
  *
  * See also: green.h (green_spawn: mmap and mprotect), NOTES.md (pitfalls).
- * Seeds: 004 (coroutines "save state" on switching: that state lives on
- * each coroutine's stack).
+ * Python notes: 004 (coroutines "save state" on switching: that state
+ * lives on each coroutine's stack).
  * Linux-specific: epoll (in green.h), MAP_STACK.
  */
 #define _GNU_SOURCE             /* ucontext, epoll (green.h), sigaltstack */
@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "green.h"
 
 #define FRAME_BYTES 1024        /* stack used by each level of recursion */
@@ -92,18 +93,14 @@ static void install_segv_handler(void)
     ss.ss_sp = alt_stack;
     ss.ss_size = sizeof alt_stack;
     ss.ss_flags = 0;
-    if (sigaltstack(&ss, NULL) == -1) {
-        perror("overflow: sigaltstack");
-        exit(1);
-    }
+    if (sigaltstack(&ss, NULL) == -1)
+        die("sigaltstack");
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;  /* the full stack cannot host it */
-    if (sigaction(SIGSEGV, &sa, NULL) == -1) {
-        perror("overflow: sigaction");
-        exit(1);
-    }
+    if (sigaction(SIGSEGV, &sa, NULL) == -1)
+        die("sigaction");
 }
 
 /* recurse - use at least FRAME_BYTES of stack per level, until the
@@ -146,41 +143,25 @@ static void neighbour_main(void *arg)
 static void show_layout(const char *name, const struct green *g)
 {
     printf("[overflow]  %-9s mapping %p-%p: guard page %p, stack %p-%p, record %p\n",
-           name, g->map_base, (void *)((char *)g->map_base + g->map_size), g->map_base,
+           name, g->map_base, (void *)((char *)g->map_base + MAPPING_SIZE), g->map_base,
            g->stack_bottom, (void *)((char *)g->stack_bottom + g->stack_size), (void *)g);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: overflow\n"
-            "  -h, --help  show this help\n"
-            "Spawns a coroutine that recurses until it hits its guard page:\n"
-            "the process dies of SIGSEGV (shell status 139) on purpose.\n");
-    exit(status);
 }
 
 int main(int argc, char *argv[])
 {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
-        usage(stdout, 0);
-    if (argc > 1) {
-        fprintf(stderr, "overflow: unexpected argument '%s'\n", argv[1]);
-        usage(stderr, 2);
-    }
+    const struct lab_command cmd = {
+        .about = "Spawns a coroutine that recurses until it hits its guard page:\n"
+                 "the process dies of SIGSEGV (shell status 139) on purpose."};
+
+    lab_parse(argc, argv, &cmd);
     setvbuf(stdout, NULL, _IOLBF, 0);
     install_segv_handler();
-    if (green_init() == -1) {
-        perror("overflow: epoll_create1");
-        return 1;
-    }
+    if (green_init() == -1)
+        die("epoll_create1");
     deep = green_spawn(deep_main, NULL);
     neighbour = green_spawn(neighbour_main, NULL);
-    if (deep == NULL || neighbour == NULL) {
-        perror("overflow: spawn");
-        return 1;
-    }
+    if (deep == NULL || neighbour == NULL)
+        die("spawn");
     show_layout("deep", deep);
     show_layout("neighbour", neighbour);
     if ((char *)neighbour + sizeof *neighbour <= (char *)deep->map_base)

@@ -1,6 +1,6 @@
 /* sleepers.c - heng, ha and heiheihei: switching helps on waits, not on work
  *
- * The seed's gevent demo. Three coroutines sleep 2, 3 and 5 seconds. With
+ * The gevent demo of the Python notes. Three coroutines sleep 2, 3 and 5 seconds. With
  * green_sleep() a sleeping coroutine is parked in the scheduler's sleep
  * list and the others run, so the three waits overlap: the whole thing
  * takes about 5 seconds (the longest), not 2 + 3 + 5 = 10.
@@ -24,31 +24,28 @@
  *               to run the demo faster
  *
  * See also: green.h (green_sleep, the sleep list), server.c, NOTES.md.
- * Seeds: 004 (gevent spawn/join and the heng/ha/heiheihei timing; "switching
- * on IO helps, switching without IO hurts").
+ * Python notes: 004 (gevent spawn/join and the heng/ha/heiheihei timing;
+ * "switching on IO helps, switching without IO hurts").
  * Linux-specific: epoll (in green.h).
  */
 #define _GNU_SOURCE             /* ucontext, epoll (green.h) */
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
+#include "../lib/lab.h"
 #include "green.h"
 
 #define YIELD_EVERY 4096        /* CPU steps between two green_yield() calls */
 
-static const char *prog_name = "sleepers";
-
 enum mode { MODE_GREEN, MODE_BLOCKING, MODE_CPU };
 
-/* one of the seed's three tasks */
+/* one of the Python notes' three tasks */
 struct task {
-    const char *name;           /* the seed's function name */
+    const char *name;           /* the Python function's name */
     const char *cry;            /* and what it prints */
     int units;                  /* how long it sleeps (or computes) */
 };
@@ -64,26 +61,12 @@ static long long started_ms;
 static unsigned long yields;
 static volatile unsigned long long sink;    /* keeps the work from being optimised away */
 
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--blocking | --cpu] [-u MS]\n"
-            "  (none)      three coroutines green_sleep() 2, 3 and 5 units: about 5\n"
-            "  --blocking  the same with plain nanosleep(): about 10, one at a time\n"
-            "  --cpu       computing instead of sleeping: switching gains nothing\n"
-            "  -u MS       one unit in milliseconds (default 1000)\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
-}
-
 /* say - one line, prefixed with the time since the start */
 static void say(const char *fmt, ...)
 {
     va_list ap;
 
-    printf("[%6.2f s] ", (double)(green_now_ms() - started_ms) / 1000.0);
+    printf("[%6.2f s] ", (double)(now_ms() - started_ms) / 1000.0);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -100,7 +83,7 @@ static void blocking_sleep(long ms)
         ;
 }
 
-/* sleeper - the seed's heng(): print, sleep, print */
+/* sleeper - the Python notes' heng(): print, sleep, print */
 static void sleeper(void *arg)
 {
     const struct task *t = arg;
@@ -146,11 +129,11 @@ static void cruncher(void *arg)
  * quarter of unit_ms on this machine (the --cpu demo stays short) */
 static void calibrate(void)
 {
-    long long t0 = green_now_ms(), elapsed;
+    long long t0 = now_ms(), elapsed;
 
     steps_per_unit = 1000000;
     compute(1, 0);
-    elapsed = green_now_ms() - t0;
+    elapsed = now_ms() - t0;
     if (elapsed < 1)
         elapsed = 1;
     steps_per_unit = steps_per_unit * (unsigned long long)unit_ms / 4 / (unsigned long long)elapsed;
@@ -159,22 +142,20 @@ static void calibrate(void)
 }
 
 /* run_three - spawn one coroutine per task running fn, join them all
- * (the seed's g1 = spawn(heng) ... g1.join()); the elapsed seconds */
+ * (the Python g1 = spawn(heng) ... g1.join()); the elapsed seconds */
 static double run_three(void (*fn)(void *))
 {
     struct green *g[3];
 
-    started_ms = green_now_ms();
+    started_ms = now_ms();
     for (int i = 0; i < 3; i++) {
         g[i] = green_spawn(fn, (void *)&tasks[i]);
-        if (g[i] == NULL) {
-            perror("sleepers: spawn");
-            exit(1);
-        }
+        if (g[i] == NULL)
+            die("spawn");
     }
     for (int i = 0; i < 3; i++)
         green_join(g[i]);
-    return (double)(green_now_ms() - started_ms) / 1000.0;
+    return (double)(now_ms() - started_ms) / 1000.0;
 }
 
 /* run_cpu - the three tasks as plain calls, then as coroutines */
@@ -184,14 +165,14 @@ static void run_cpu(void)
 
     calibrate();
     printf("one after another, plain function calls:\n");
-    started_ms = green_now_ms();
+    started_ms = now_ms();
     for (int i = 0; i < 3; i++) {
         say("%-9s starts computing %d units: %s", tasks[i].name, tasks[i].units,
             tasks[i].cry);
         compute(tasks[i].units, 0);
         say("%-9s done: %s", tasks[i].name, tasks[i].cry);
     }
-    one_by_one = (double)(green_now_ms() - started_ms) / 1000.0;
+    one_by_one = (double)(now_ms() - started_ms) / 1000.0;
     printf("total %.2f s\n\nas three coroutines, yielding every %d steps:\n", one_by_one,
            YIELD_EVERY);
     green = run_three(cruncher);
@@ -200,38 +181,32 @@ static void run_cpu(void)
            green, yields, green / one_by_one);
 }
 
+/* on_option - --blocking, --cpu, -u MS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'b')
+        mode = MODE_BLOCKING;
+    else if (key == 'c')
+        mode = MODE_CPU;
+    else if (key == 'u')
+        unit_ms = parse_number(arg, 1, 60000, "unit");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"blocking", no_argument, NULL, 'b'}, {"cpu", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt;
-    char *end;
+    static const struct lab_option options[] = {
+        {'b', "blocking", NULL, "the same with plain nanosleep(): about 10, one at a time"},
+        {'c', "cpu", NULL, "computing instead of sleeping: switching gains nothing"},
+        {'u', NULL, "MS", "one unit in milliseconds (default 1000)"},
+        {0}};
+    const struct lab_command cmd = {
+        .about = "Three coroutines green_sleep() 2, 3 and 5 units: about 5 units, not 10.",
+        .options = options, .on_option = on_option};
     double total;
 
-    while ((opt = getopt_long(argc, argv, "u:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'b': mode = MODE_BLOCKING; break;
-        case 'c': mode = MODE_CPU; break;
-        case 'u':
-            unit_ms = strtol(optarg, &end, 10);
-            if (*end != '\0' || end == optarg || unit_ms < 1 || unit_ms > 60000) {
-                fprintf(stderr, "%s: bad unit '%s' (1 to 60000 ms)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (green_init() == -1) {
-        perror("sleepers: epoll_create1");
-        return 1;
-    }
+    lab_parse(argc, argv, &cmd);
+    if (green_init() == -1)
+        die("epoll_create1");
     if (mode == MODE_CPU) {
         run_cpu();
         return 0;

@@ -1,6 +1,6 @@
 /* switches.c - what one switch costs: coroutine, thread, process
  *
- * The seeds rank processes > threads > coroutines by cost. This program
+ * The Python notes rank processes > threads > coroutines by cost. This program
  * measures the switch itself, on one CPU:
  *
  *   swapcontext      one ucontext switch between two contexts, nothing
@@ -18,10 +18,6 @@
  *                    scheduler
  *   process switch   the same between two processes (fork)
  *
- * Built with -DGREEN_HAND_SWITCH (x86-64), green_yield uses the
- * hand-written switch of green.h instead of swapcontext (bench.sh does
- * that too).
- *
  * Each figure is the elapsed time divided by the number of hand-overs.
  * The pipe figures include the system calls that make the switch happen:
  * that is what a switch between threads or processes costs in practice.
@@ -29,36 +25,27 @@
  * Usage: ./switches [-n ROUNDS]     (default 200000 round trips)
  *
  * See also: green.h, bench.sh (which runs this), NOTES.md ("Measured").
- * Seeds: 004 (switching and saving state; processes, threads, coroutines).
+ * Python notes: 004 (switching and saving state; processes, threads,
+ * coroutines).
  * Linux-specific: sched_setaffinity, epoll (in green.h).
  */
 #define _GNU_SOURCE             /* ucontext, sched_setaffinity, epoll */
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
 #include "green.h"
 
-static const char *prog_name = "switches";
 static unsigned long rounds = 200000;
 
 /* for the bare swapcontext test */
 static ucontext_t main_context, other_context;
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog_name, what, strerror(errno));
-    exit(1);
-}
 
 /* now_ns - monotonic clock in nanoseconds */
 static long long now_ns(void)
@@ -118,11 +105,7 @@ static void bench_green_yield(void)
         die("spawn");
     green_join(a);
     green_join(b);
-#if defined(GREEN_HAND_SWITCH) && defined(__x86_64__)
-    report("green_yield, hand-written switch", now_ns() - start, 2 * rounds);
-#else
     report("green_yield (coroutine -> coroutine)", now_ns() - start, 2 * rounds);
-#endif
 }
 
 /* ping_pong - read a byte from `in`, write it to `out`, `rounds` times */
@@ -184,44 +167,23 @@ static void bench_pipes(int use_processes)
     close(pipe_ab[0]); close(pipe_ab[1]); close(pipe_ba[0]); close(pipe_ba[1]);
 }
 
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
+/* on_option - -n ROUNDS */
+static void on_option(int key, const char *arg)
 {
-    fprintf(out,
-            "Usage: %s [-n ROUNDS]\n"
-            "  -n ROUNDS   round trips per kind of switch, 1 to 100000000 (default 200000)\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
+    if (key == 'n')
+        rounds = (unsigned long)parse_number(arg, 1, 100000000, "round count");
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'n', NULL, "ROUNDS", "round trips per kind of switch (default 200000)"}, {0}};
+    const struct lab_command cmd = {
+        .about = "Nanoseconds per switch: ucontext, green_yield, thread, process.",
+        .options = options, .on_option = on_option};
     cpu_set_t one_cpu;
-    int opt;
-    char *end;
 
-    while ((opt = getopt_long(argc, argv, "n:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            errno = 0;
-            rounds = strtoul(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-'
-                || rounds == 0 || rounds > 100000000) {
-                fprintf(stderr, "%s: bad round count '%s'\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     /* One CPU for everything: a thread or process switch must then really
      * switch, instead of the two sides running side by side on two cores. */
     CPU_ZERO(&one_cpu);

@@ -1,0 +1,98 @@
+/* 10-neverread.c - many clients that send without end and never read
+ *
+ * For lesson 10's output-budget test: COUNT connections to an echo
+ * server from one process, each sending lower-case text whenever its
+ * socket takes more, never reading a byte of the replies. The server owes
+ * every one of them output, for ever. Small socket buffers (4 KiB) and a
+ * small MSS (1 KiB), set before connect(), keep what the kernels hold per
+ * connection small, so that 400 of these take a few megabytes of the
+ * machine's socket memory, not a gigabyte: whatever piles up must pile up
+ * in the server, which is what the test measures.
+ *
+ * Prints "owing N" once N connections are open, then sends until killed.
+ *
+ * Usage: 10-neverread [-H ADDR] [-p PORT] [-n COUNT]   (default 400)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../lib/lab.h"
+
+static long count = 400;
+
+/* on_option - -n COUNT */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    count = parse_number(arg, 1, 10000, "connection count");
+}
+
+/* connect_small - a connected non-blocking socket with small buffers */
+static int connect_small(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0), small = 4096, mss = 1024;
+
+    if (fd == -1)
+        die("socket");
+    /* The MSS we announce bounds the server's segments, and with them how
+     * far its kernel grows its send buffer for us. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == -1
+        || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == -1
+        || setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss) == -1)
+        die("setsockopt");
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+        die("connect");
+    return fd;
+}
+
+int main(int argc, char *argv[])
+{
+    static const struct lab_option options[] = {
+        {'n', NULL, "COUNT", "connections (default 400)"}, {0}};
+    const struct lab_command cmd = {.about = "Many clients that send and never read.",
+                                    .default_port = "9010", .is_client = 1,
+                                    .options = options, .on_option = on_option};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res;
+    struct pollfd *fds = calloc((size_t)count, sizeof *fds);
+    struct rlimit rl;
+    static char text[4096];
+
+    if (fds == NULL)
+        die("calloc");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getaddrinfo(args.host, args.port, &hints, &res) != 0)
+        fatal("bad address %s:%s", args.host, args.port);
+    for (long i = 0; i < count; i++)
+        fds[i] = (struct pollfd){.fd = connect_small(res), .events = POLLOUT};
+    freeaddrinfo(res);
+    memset(text, 'a', sizeof text);
+    printf("owing %ld\n", count);
+    fflush(stdout);
+
+    for (;;) {
+        if (poll(fds, (nfds_t)count, -1) == -1 && errno != EINTR)
+            die("poll");
+        for (long i = 0; i < count; i++)
+            if ((fds[i].revents & POLLOUT)
+                && send(fds[i].fd, text, sizeof text, MSG_NOSIGNAL | MSG_DONTWAIT) == -1
+                && errno != EAGAIN)
+                die("send");
+    }
+}
