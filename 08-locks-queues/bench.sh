@@ -5,7 +5,7 @@
 #      without it (--delay 0, plenty of tickets), BUYERS buyers at once;
 #   2. a pthread mutex: ns per lock+unlock, uncontended and contended;
 #   3. the money race without a lock or pause: decrements lost in C (two
-#      threads on two cores) and in CPython (the seed's code, GIL held).
+#      threads on two cores) and in CPython (the Python version's code, GIL held).
 # Prints figures; never fails on a number. Machine-dependent by nature.
 #
 # Usage: ./bench.sh        (from the lesson folder, after make)

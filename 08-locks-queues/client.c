@@ -1,11 +1,11 @@
 /* client.c - a crowd of buyers rushing the ticket office at the same moment
  *
- * The Python version starts nine buyer processes, each searching the
- * tickets left and then buying one. This client starts BUYERS threads that
- * do the same over the network: connect, SEARCH, BUY. They wait at a starting gate
- * until every one of them exists, then all go at once, so the server sees
- * them together, which is what makes a race visible. Each buyer prints
- * what it saw; the last line says how many tickets the crowd got:
+ * The Python version starts nine buyer processes, each searching the tickets
+ * left and then buying one. This client starts BUYERS threads that do the same
+ * over the network: connect, SEARCH, BUY. They wait at a starting gate until
+ * every one of them exists, then all go at once, so the server sees them
+ * together, which is what makes a race visible. Each buyer prints what it saw;
+ * the last line says how many tickets the crowd got:
  *
  *     buyer 3: TICKETS 5
  *     buyer 3: OK 4

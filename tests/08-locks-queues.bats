@@ -491,7 +491,7 @@ demo() {
   assert_line "put_nowait(666) -> Full at once"
   assert_line "  ...Full: nobody made room in time"
   assert_line "get_nowait() -> Empty at once"
-  assert_line "  ...Empty: none left (the seed prints 'none left' here)"
+  assert_line "  ...Empty: none left (the Python version prints 'none left' here)"
   # FIFO: the order of the puts.
   [ "$(printf '%s\n' "$output" | sed -n 's/^get() -> \([0-9]\{3\}\)$/\1/p' | tr '\n' ' ')" = "111 222 333 444 555 " ]
   # Blocking: main's get/put return only after the helper thread acted.
