@@ -392,6 +392,112 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   [ "$(ls "$BATS_TEST_TMPDIR" | grep -c '^tickets\.json')" -eq 2 ]   # data + .lock
 }
 
+# --- the data file across restarts (LAB-SPEC: nothing lost, nothing silent) ---
+
+# refuses_to_start TEXT - a data file holding exactly TEXT (printf format)
+# stops the start: exit 1, one line naming the file, no ready line, and the
+# file byte-identical afterwards
+refuses_to_start() {
+  printf "$1" >"$DATA"
+  cp "$DATA" "$BATS_TEST_TMPDIR/before"
+  run timeout -k 2 "$CLIENT_TIMEOUT" "$LAB/$L/server" -p 0 -f "$DATA" </dev/null
+  [ "$status" -eq 1 ] || { echo "# status $status for $(printf '%q' "$1"): $output" >&2; return 1; }
+  [ "${#lines[@]}" -eq 1 ] || { echo "# not one line: $output" >&2; return 1; }
+  [[ "${lines[0]}" == "server: data file $DATA is not "* ]] || { echo "# $output" >&2; return 1; }
+  cmp "$DATA" "$BATS_TEST_TMPDIR/before"
+}
+
+@test "a restart keeps the count of the data file; -t N resets it" {
+  office -t 5 --delay 0
+  run socat_send $'BUY\nBUY\n'
+  assert_output $'OK 4\nOK 3'
+  stop_server
+  cp "$DATA" "$BATS_TEST_TMPDIR/before"
+  office --delay 0                      # no -t: the sale goes on
+  cmp "$DATA" "$BATS_TEST_TMPDIR/before"
+  grep -q '^server: 3 tickets in ' "$SERVER_ERR"
+  run socat_send $'SEARCH\nBUY\n'
+  assert_output $'TICKETS 3\nOK 2'
+  stop_server
+  office -t 9 --delay 0                 # -t: the class starts a new sale
+  run socat_send $'SEARCH\n'
+  assert_output "TICKETS 9"
+  stop_server
+  printf '  {"ticket_num": 7}\n' >"$DATA"   # leading blanks are fine
+  office --delay 0
+  run socat_send $'SEARCH\n'
+  assert_output "TICKETS 7"
+}
+
+@test "a data file that is not {\"ticket_num\": N} stops the start and is left byte-identical" {
+  refuses_to_start ''                                   # empty
+  refuses_to_start 'garbage{{{'
+  refuses_to_start '{"ticket_num": 7abc}'
+  refuses_to_start '{"ticket_num": -3}'                 # negative
+  refuses_to_start '{"ticket_num": 99999999999}'        # huge
+  refuses_to_start '{"ticket_num": 5} and more'
+  refuses_to_start '{"ticket_num": 5}\0'                # a NUL after it
+  refuses_to_start '{"tickets": 5}'
+  refuses_to_start '{"ticket_num": "5"}'
+  # -t N is the explicit way out: it writes a fresh file.
+  office -t 4
+  run cat "$DATA"
+  assert_output '{"ticket_num": 4}'
+}
+
+@test "a start takes the lock before it touches the data file" {
+  office -t 5 --delay 600000
+  open_buyer
+  printf 'BUY\n' >&$BUYER
+  wait_count "$SERVER_ERR" 'lock taken, read ticket_num=5' 1
+  # A second server on the same file, resetting it: it must wait for the
+  # buyer who holds the lock (seen asleep in F_SETLKW in /proc/locks)...
+  start_bg second "$LAB/$L/server" -p 0 -f "$DATA" -t 50
+  second_out=$BG_OUT
+  wait_until "$LAB_WAIT" waiters_are 1
+  [ ! -s "$second_out" ]                # no ready line while it waits
+  [ "$(tickets_left)" -eq 5 ]
+  # ...and write only after that sale is written: 5 -> 4 -> reset to 50.
+  wake_buyers
+  run reply_on $BUYER
+  assert_output "OK 4"
+  wait_for_line "$second_out" '^listening on '
+  [ "$(tickets_left)" -eq 50 ]
+  exec {BUYER}>&-
+}
+
+@test "kill -9 at random moments of a crowd of sales: a restart finds tickets minus OKs, never more" {
+  office -t 1000 --delay 2
+  before=1000
+  for round in 1 2 3 4 5; do
+    if [ "$round" -gt 1 ]; then
+      office --delay 2                  # the restart keeps the file
+      grep -q "^server: $before tickets in " "$SERVER_ERR"
+    fi
+    start_bg "crowd$round" "$LAB/$L/client" -p "$SERVER_PORT" -n 40
+    crowd=$BG_PID crowd_out=$BG_OUT
+    wait_count "$SERVER_ERR" 'wrote ticket_num=' $((RANDOM % 15 + 1))
+    kill -KILL -- "-$SERVER_PID"        # the server and every buyer, at once
+    wait_exit "$crowd"
+    # The file is whole, whatever instant the kill hit.
+    [[ "$(cat "$DATA")" =~ ^\{\"ticket_num\":\ [0-9]+\}$ ]]
+    left=$(tickets_left)
+    wrote=$(count 'wrote ticket_num=' "$SERVER_ERR")
+    oks=$(count '^buyer [0-9]+: OK [0-9]+$' "$crowd_out")
+    answered=$(count '^buyer [0-9]+: (OK [0-9]+|SOLD OUT)$' "$crowd_out")
+    asked=$(count '^buyer [0-9]+: TICKETS [0-9]+$' "$crowd_out")   # then sent BUY
+    echo "# round $round: $before before, $wrote written, $oks OK, $((asked - answered)) cut mid-BUY, $left left" >&3
+    # Every OK a buyer received is a sale written; a sale written whose OK
+    # was lost with the kill is possible only for a buyer cut mid-BUY.
+    [ "$left" -le $((before - oks)) ]
+    [ "$left" -ge $((before - oks - (asked - answered))) ]
+    # The server's own log agrees: each sale it wrote is gone, and one more
+    # at most (killed between its rename() and its log line).
+    [ $((before - left - wrote)) -ge 0 ] && [ $((before - left - wrote)) -le 1 ]
+    before=$left
+  done
+}
+
 # --- the demos ----------------------------------------------------------------
 
 # demo NAME ARGS... - run a demo program of this lesson under timeout
