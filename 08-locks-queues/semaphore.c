@@ -29,6 +29,7 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "../lib/lab.h"
@@ -91,6 +92,43 @@ static void *task(void *arg)
 
 static long thread_count = 20, slot_count = 5;
 
+/* unlock_as_stranger - a thread that never locked m tries to unlock it */
+static void *unlock_as_stranger(void *m)
+{
+    return (void *)(long)pthread_mutex_unlock(m);
+}
+
+/* show_no_owner - main, which never waited, posts the semaphore: the
+ * count just goes up (a counter has no owner). An error-checking mutex
+ * locked by main refuses an unlock from another thread: EPERM. */
+static void show_no_owner(void)
+{
+    pthread_mutex_t mutex;
+    pthread_mutexattr_t attr;
+    pthread_t stranger;
+    void *result;
+    int count, rc;
+
+    sem_post(&slots);
+    sem_getvalue(&slots, &count);
+    printf("main never waited, yet sem_post() works: %d slots now (a counter, no owner)\n",
+           count);
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&mutex, &attr);
+    pthread_mutex_lock(&mutex);
+    if ((rc = pthread_create(&stranger, NULL, unlock_as_stranger, &mutex)) != 0) {
+        errno = rc;
+        die("pthread_create");
+    }
+    pthread_join(stranger, &result);
+    printf("a mutex locked by main, unlocked by another thread: %s (a lock has an owner)\n",
+           strerror((int)(long)result));
+    pthread_mutex_unlock(&mutex);
+    pthread_mutex_destroy(&mutex);
+    pthread_mutexattr_destroy(&attr);
+}
+
 /* on_option - the options of this demo, from lab_parse() */
 static void on_option(int key, const char *arg)
 {
@@ -129,8 +167,9 @@ int main(int argc, char *argv[])
     }
     for (long i = 0; i < thread_count; i++)
         pthread_join(troopers[i].thread, NULL);
-    sem_destroy(&slots);
     printf("all %ld done; at most %d were inside at once (slots: %ld)\n", thread_count,
            most_inside, slot_count);
+    show_no_owner();
+    sem_destroy(&slots);
     return 0;
 }

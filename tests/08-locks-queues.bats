@@ -570,6 +570,13 @@ demo() {
   assert_line --regexp "at most [12] were inside at once \(slots: 2\)"
 }
 
+@test "semaphore: a counter with no owner (anyone may post), a mutex with one (EPERM)" {
+  run demo semaphore -n 2 -s 5 --pause 0
+  assert_success
+  assert_line "main never waited, yet sem_post() works: 6 slots now (a counter, no owner)"
+  assert_line "a mutex locked by main, unlocked by another thread: Operation not permitted (a lock has an owner)"
+}
+
 @test "event: wait(timeout) returns 0 when unset; no car moves before GREEN; all do after" {
   run demo event -n 5 --red 300 --patience 50
   assert_success
