@@ -10,12 +10,12 @@
  * A semaphore is a counter, not a lock (the Python notes call it one): it
  * has no owner, any thread may sem_post(), and the count may rise past
  * where it started. A mutex is the count of 1 with an owner: only the
- * thread that locked it may unlock it (NOTES.md shows both).
+ * thread that locked it may unlock it (--owner shows it).
  *
  * The list of who is inside is shared too, so it has its own mutex: the
  * semaphore bounds how many are inside, it does not protect data.
  *
- * Usage: ./semaphore [-n THREADS] [-s SLOTS] [--pause MS]
+ * Usage: ./semaphore [-n THREADS] [-s SLOTS] [--pause MS] [--owner]
  *        (defaults: 20 threads, 5 slots, each stays a random time up to
  *         1000 ms; the Python version: 1 to 5 s)
  *
@@ -91,6 +91,7 @@ static void *task(void *arg)
 }
 
 static long thread_count = 20, slot_count = 5;
+static int try_stranger = 0;
 
 /* unlock_as_stranger - a thread that never locked m tries to unlock it */
 static void *unlock_as_stranger(void *m)
@@ -99,9 +100,10 @@ static void *unlock_as_stranger(void *m)
 }
 
 /* show_no_owner - main, which never waited, posts the semaphore: the
- * count just goes up (a counter has no owner). An error-checking mutex
- * locked by main refuses an unlock from another thread: EPERM. */
-static void show_no_owner(void)
+ * count just goes up (a counter has no owner). With --owner, an
+ * error-checking mutex locked by main refuses an unlock from another
+ * thread: EPERM (a misuse on purpose, which ThreadSanitizer reports). */
+static void show_no_owner(int try_stranger)
 {
     pthread_mutex_t mutex;
     pthread_mutexattr_t attr;
@@ -113,6 +115,8 @@ static void show_no_owner(void)
     sem_getvalue(&slots, &count);
     printf("main never waited, yet sem_post() works: %d slots now (a counter, no owner)\n",
            count);
+    if (!try_stranger)
+        return;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
     pthread_mutex_init(&mutex, &attr);
@@ -138,6 +142,8 @@ static void on_option(int key, const char *arg)
         slot_count = parse_number(arg, 1, 1000, "slot count");
     else if (key == 'P')
         pause_ms = parse_number(arg, 0, 60000, "pause");
+    else if (key == 'o')
+        try_stranger = 1;
 }
 
 int main(int argc, char *argv[])
@@ -146,6 +152,7 @@ int main(int argc, char *argv[])
         {'n', NULL, "THREADS", "threads, 1-1000 (default 20)"},
         {'s', NULL, "SLOTS", "the semaphore's count (default 5)"},
         {'P', "pause", "MS", "each stays inside a random time up to MS (default 1000)"},
+        {'o', "owner", NULL, "then let another thread unlock main's mutex (EPERM; TSan says so)"},
         {0}};
     static const struct lab_command cmd = {.options = options, .on_option = on_option};
     static struct trooper troopers[MAX_THREADS];
@@ -169,7 +176,7 @@ int main(int argc, char *argv[])
         pthread_join(troopers[i].thread, NULL);
     printf("all %ld done; at most %d were inside at once (slots: %ld)\n", thread_count,
            most_inside, slot_count);
-    show_no_owner();
+    show_no_owner(try_stranger);
     sem_destroy(&slots);
     return 0;
 }

@@ -433,8 +433,9 @@ int main(int argc, char *argv[])
     listen_fd = open_listener(args.host, args.port, SOCK_CLOEXEC, 128);
     listen_fd_for_signal = listen_fd;
     count = open_data_file(use_lock, reset_to);
-    note("%ld tickets in %s, delay up to %ld ms, %s", count, data_path,
-         delay_ms, use_lock ? "fcntl lock on FILE.lock" : "NO LOCK");
+    note("%ld tickets in %s, delay up to %ld ms, %s%s%s", count, data_path, delay_ms,
+         use_lock ? "fcntl lock on " : "NO LOCK", use_lock ? data_path : "",
+         use_lock ? ".lock" : "");
     print_ready_line(listen_fd);
 
     accept_loop(listen_fd);

@@ -571,7 +571,9 @@ demo() {
 }
 
 @test "semaphore: a counter with no owner (anyone may post), a mutex with one (EPERM)" {
-  run demo semaphore -n 2 -s 5 --pause 0
+  # --owner unlocks another thread's mutex on purpose: a build with
+  # ThreadSanitizer reports it (that is the lesson), so let it not fail here.
+  TSAN_OPTIONS="${TSAN_OPTIONS:-} exitcode=0" run demo semaphore -n 2 -s 5 --pause 0 --owner
   assert_success
   assert_line "main never waited, yet sem_post() works: 6 slots now (a counter, no owner)"
   assert_line "a mutex locked by main, unlocked by another thread: Operation not permitted (a lock has an owner)"
