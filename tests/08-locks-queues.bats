@@ -11,6 +11,15 @@ setup() {
   DATA="$BATS_TEST_TMPDIR/tickets.json"
 }
 
+# Every server of this file gets -f in its own temporary folder: none may
+# leave a tickets.json in the repository (noted here, checked at the end).
+setup_file() {
+  local dir
+  for dir in "$LAB" "$LAB/$L"; do
+    [ -e "$dir/tickets.json" ] || [ -e "$dir/tickets.json.lock" ] || echo "$dir" >>"$BATS_FILE_TMPDIR/clean-dirs"
+  done
+}
+
 # --- helpers of this lesson ------------------------------------------------
 
 # office ARGS... - start the ticket server on a data file of this test
@@ -674,4 +683,13 @@ get() -> (100, '222')"
   assert_line "bought 5 of 5"
   [ "$(count 'Too many open files' "$SERVER_ERR")" -eq 0 ]
   exec {feed}>&-
+}
+
+@test "no test of this file left a tickets.json in the repository" {
+  local dir
+  [ -f "$BATS_FILE_TMPDIR/clean-dirs" ] || skip "both folders had a tickets.json before the tests"
+  while read -r dir; do
+    [ ! -e "$dir/tickets.json" ]
+    [ ! -e "$dir/tickets.json.lock" ]
+  done <"$BATS_FILE_TMPDIR/clean-dirs"
 }
