@@ -5,7 +5,7 @@
 #      without it (--delay 0, plenty of tickets), BUYERS buyers at once;
 #   2. a pthread mutex: ns per lock+unlock, uncontended and contended;
 #   3. the money race without a lock or pause: decrements lost in C (two
-#      threads on two cores) and in CPython (the seed's code, GIL held).
+#      threads on two cores) and in CPython (the Python version's code, GIL held).
 # Prints figures; never fails on a number. Machine-dependent by nature.
 #
 # Usage: ./bench.sh        (from the lesson folder, after make)
@@ -27,10 +27,11 @@ echo "machine: $(nproc) cores, $(uname -sr)"
 # times, print the best purchases/s
 time_office() {
   local best=0 start end rate ready port
+  : >"$work/out"                 # a fresh file: never the last run's ready line
   ./server -p 0 -f "$work/t.json" -t 100000000 --delay 0 "$@" >"$work/out" 2>/dev/null &
   server_pid=$!
   for _ in $(seq 200); do
-    read -r ready <"$work/out" 2>/dev/null && break
+    read -r ready 2>/dev/null <"$work/out" && break
     sleep 0.05
   done
   port=${ready##*:}

@@ -1,9 +1,11 @@
 /* bqueue.h - a bounded blocking queue for threads, shaped like Python's
  * queue.Queue, queue.LifoQueue and queue.PriorityQueue
  *
- * The seed says it in one line: a queue is a pipe plus a lock. Here it is
- * an array plus a lock: one mutex guards the items, and three condition
- * variables let threads sleep until something changes:
+ * The Python notes say a queue is a pipe plus a lock; that is
+ * multiprocessing.Queue (see ipc_queue.c). queue.Queue, the one threads
+ * use, has no pipe: it is a deque plus a lock and three conditions, and so
+ * is this one, with an array: one mutex guards the items, and three
+ * condition variables let threads sleep until something changes:
  *
  *   not_empty       get() waits here while the queue is empty
  *   not_full        put() waits here while the queue holds maxsize items
@@ -29,7 +31,7 @@
  * bounded, so a producer faster than its consumers is slowed down instead
  * of filling memory.
  *
- * Used by queues.c and prodcons.c. Seed: 004 (queue, LifoQueue,
+ * Used by queues.c and prodcons.c. Python notes: 004 (queue, LifoQueue,
  * PriorityQueue, JoinableQueue).
  */
 #ifndef BQUEUE_H

@@ -1,22 +1,22 @@
 /* deadlock.c - two locks taken in opposite orders, and the recursive lock
  *
- * The seed's MyThread: each of ten threads runs func1 (take A, take B,
- * release both) and then func2 (take B, sleep, take A, release both).
+ * The Python version's MyThread: each of ten threads runs func1 (take A, take
+ * B, release both) and then func2 (take B, sleep, take A, release both).
  * Thread-1 finishes func1 and, in func2, takes B and sleeps. Meanwhile
- * Thread-2 enters func1 and takes A. Thread-1 wakes up and waits for A
- * (held by Thread-2); Thread-2 waits for B (held by Thread-1). Neither
- * will ever let go: a deadlock. The program goes quiet, as the seed's does.
+ * Thread-2 enters func1 and takes A. Thread-1 wakes up and waits for A (held
+ * by Thread-2); Thread-2 waits for B (held by Thread-1). Neither will ever let
+ * go: a deadlock. The program goes quiet, as the Python version does.
  *
- * The seed's program hangs forever. This one asks for its second lock with
+ * The Python version hangs forever. This one asks for its second lock with
  * pthread_mutex_timedlock(): after --timeout seconds without it, the
  * thread reports the deadlock, lets go of the lock it holds and gives up,
  * and so does everyone after it; the program exits with status 1.
  * (A timeout only detects a deadlock, it does not prevent it; the real
  * cures are a fixed lock order for everybody, or one lock.)
  *
- * --recursive is the seed's fix: mutexA = mutexB = RLock(). One recursive
- * mutex stands for both names; the thread that holds it may take it again
- * (a count goes up and down), everyone else waits for the count to reach
+ * --recursive is the Python version's fix: mutexA = mutexB = RLock(). One
+ * recursive mutex stands for both names; the thread that holds it may take it
+ * again (a count goes up and down), everyone else waits for the count to reach
  * 0. With one lock there is no second lock to wait for, and every thread
  * finishes; exit status 0.
  *
@@ -25,25 +25,24 @@
  *         3 s before a wait counts as a deadlock)
  *
  * See also: money.c, semaphore.c, NOTES.md.
- * Seed: 004 (deadlock and the recursive lock).
+ * Python notes: 004 (deadlock and the recursive lock).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../lib/lab.h"
+#include "say.h"
+
 #define MAX_THREADS 100
 
-static const char *prog_name = "deadlock";
-
-/* The two locks of the seed; with --recursive both point at one. */
+/* The two locks of the Python version; with --recursive both point at one. */
 static pthread_mutex_t mutex_a, mutex_b, one_recursive_mutex;
 static pthread_mutex_t *lock_a = &mutex_a, *lock_b = &mutex_b;
 
@@ -51,54 +50,13 @@ static struct timespec pause_time;  /* func2's sleep */
 static long timeout_s = 3;
 static atomic_int gave_up = 0;      /* set by the thread that found the deadlock */
 
-/* One thread of the seed's MyThread class. */
+/* One thread of the Python version's MyThread class. */
 struct my_thread {
     pthread_t thread;
     char name[32];                  /* "Thread-1", as Python names them */
+    const char *func;               /* "func1" or "func2": where it is now */
     int finished;                   /* written by the thread, read after join */
 };
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--recursive] [-n THREADS] [--pause MS] [--timeout S]\n"
-            "  --recursive  one recursive mutex for both A and B (the fix)\n"
-            "  -n THREADS   threads, 1-%d (default 10)\n"
-            "  --pause MS   sleep in func2 while holding B (default 2000)\n"
-            "  --timeout S  a wait this long for a lock is called a deadlock (default 3)\n"
-            "  -h, --help   show this help\n",
-            prog_name, MAX_THREADS);
-    exit(status);
-}
-
-/* say - one line on stdout, flushed, so the hang is visible as it happens */
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-
-    flockfile(stdout);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-    funlockfile(stdout);
-}
 
 /* acquire - take lock (called name) for me, holding the lock called
  * holding (NULL: none). 0 when taken; -1 when another thread has already
@@ -125,7 +83,7 @@ static int acquire(struct my_thread *me, pthread_mutex_t *lock, const char *name
             return -1;
         }
         if (rc == 0) {
-            say("%s got lock %s", me->name, name);
+            say("%s (%s) got lock %s", me->name, me->func, name);
             return 0;
         }
         if (rc != ETIMEDOUT) {
@@ -136,8 +94,8 @@ static int acquire(struct my_thread *me, pthread_mutex_t *lock, const char *name
             break;
     }
     if (!atomic_exchange(&gave_up, 1)) {
-        say("%s: waited %ld s for lock %s while holding lock %s: DEADLOCK.", me->name,
-            timeout_s, name, holding);
+        say("%s (%s): waited %ld s for lock %s while holding lock %s: DEADLOCK.",
+            me->name, me->func, timeout_s, name, holding);
         say("%s: whoever holds %s is waiting for %s; neither can go on. Giving up.",
             me->name, name, holding);
     }
@@ -147,6 +105,7 @@ static int acquire(struct my_thread *me, pthread_mutex_t *lock, const char *name
 /* func1 - take A then B, release both */
 static int func1(struct my_thread *me)
 {
+    me->func = "func1";
     if (acquire(me, lock_a, "A", NULL) == -1)
         return -1;
     if (acquire(me, lock_b, "B", "A") == -1) {
@@ -161,6 +120,7 @@ static int func1(struct my_thread *me)
 /* func2 - take B, sleep, then take A: the opposite order to func1 */
 static int func2(struct my_thread *me)
 {
+    me->func = "func2";
     if (acquire(me, lock_b, "B", NULL) == -1)
         return -1;
     nanosleep(&pause_time, NULL);
@@ -173,7 +133,7 @@ static int func2(struct my_thread *me)
     return 0;
 }
 
-/* run - the thread's body: func1 then func2, as the seed's run() */
+/* run - the thread's body: func1 then func2, as the Python version's run() */
 static void *run(void *arg)
 {
     struct my_thread *me = arg;
@@ -206,45 +166,36 @@ static void init_locks(int recursive)
     lock_a = lock_b = &one_recursive_mutex;     /* mutexA = mutexB = RLock() */
 }
 
-/* parse_number - a whole number in [min, max] for option name, or exit 2 */
-static long parse_number(const char *text, long min, long max, const char *name)
-{
-    char *end;
-    long value;
+static long thread_count = 10, pause_ms = 2000;
+static int recursive = 0;
 
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-        fprintf(stderr, "%s: bad %s '%s' (%ld-%ld)\n", prog_name, name, text, min, max);
-        usage(stderr, 2);
-    }
-    return value;
+/* on_option - the options of this demo, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'R')
+        recursive = 1;
+    else if (key == 'n')
+        thread_count = parse_number(arg, 1, MAX_THREADS, "thread count");
+    else if (key == 'P')
+        pause_ms = parse_number(arg, 0, 60000, "pause");
+    else if (key == 'T')
+        timeout_s = parse_number(arg, 1, 600, "timeout");
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"recursive", no_argument, NULL, 'R'}, {"pause", required_argument, NULL, 'P'},
-        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'R', "recursive", NULL, "one recursive mutex for both A and B (the fix)"},
+        {'n', NULL, "THREADS", "threads, 1-100 (default 10)"},
+        {'P', "pause", "MS", "sleep in func2 while holding B (default 2000)"},
+        {'T', "timeout", "S", "a wait this long for a lock is called a deadlock (default 3)"},
+        {0}};
+    static const struct lab_command cmd = {.options = options, .on_option = on_option};
     static struct my_thread threads[MAX_THREADS];
-    long thread_count = 10, pause_ms = 2000, finished = 0;
-    int opt, rc, recursive = 0;
+    long finished = 0;
+    int rc;
 
-    while ((opt = getopt_long(argc, argv, "n:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'R': recursive = 1; break;
-        case 'n': thread_count = parse_number(optarg, 1, MAX_THREADS, "thread count"); break;
-        case 'P': pause_ms = parse_number(optarg, 0, 60000, "pause"); break;
-        case 'T': timeout_s = parse_number(optarg, 1, 600, "timeout"); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     pause_time.tv_sec = pause_ms / 1000;
     pause_time.tv_nsec = (pause_ms % 1000) * 1000000L;
     init_locks(recursive);

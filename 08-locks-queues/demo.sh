@@ -54,7 +54,7 @@ start_office() {
   server_pid=$!
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+    read -r ready 2>/dev/null <"$work/server.out" && port=${ready##*:} && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
@@ -108,7 +108,7 @@ pause 2
 
 say "4. deadlock: func1 takes A then B, func2 takes B then A. Watch it hang..."
 ./deadlock --pause 1000 --timeout 3 2>&1 | label deadlock
-say "   The fix of the seed: one recursive lock for both names."
+say "   The fix of the Python notes: one recursive lock for both names."
 ./deadlock --recursive -n 3 --pause 300 2>&1 | label deadlock
 pause 2
 

@@ -1,10 +1,10 @@
 /* event.c - the traffic light: threads wait for another thread's signal
  *
- * The seed's Event: a light thread shows red for a while, then turns green
- * and calls event.set(); twenty car threads call event.wait() and drive
- * off only once it is set. POSIX has no Event, so this file builds one the
- * way Python's threading.Event is built: a flag, a mutex that guards it,
- * and a condition variable to sleep on until the flag changes.
+ * The Python version's Event: a light thread shows red for a while, then turns
+ * green and calls event.set(); twenty car threads call event.wait() and drive
+ * off only once it is set. POSIX has no Event, so this file builds one the way
+ * Python's threading.Event is built: a flag, a mutex that guards it, and a
+ * condition variable to sleep on until the flag changes.
  *
  *   event_set      flag = 1, wake every waiter (broadcast, not signal)
  *   event_clear    flag = 0 (the light turns red again)
@@ -20,22 +20,20 @@
  *         up every 1000 ms)
  *
  * See also: semaphore.c, bqueue.h (more condition variables), NOTES.md.
- * Seed: 004 (Event: the traffic light).
+ * Python notes: 004 (Event: the traffic light).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#define MAX_CARS 1000
+#include "../lib/lab.h"
+#include "say.h"
 
-static const char *prog_name = "event";
+#define MAX_CARS 1000
 
 /* An Event: a flag, its mutex, and a condition to wait on. */
 struct event {
@@ -46,47 +44,6 @@ struct event {
 
 static struct event green;          /* set = the light is green */
 static long red_ms = 3000, patience_ms = 1000;
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-n CARS] [--red MS] [--patience MS]\n"
-            "  -n CARS        cars waiting at the light, 1-%d (default 20)\n"
-            "  --red MS       how long the light stays red (default 3000)\n"
-            "  --patience MS  the impatient car's wait(timeout) (default 1000)\n"
-            "  -h, --help     show this help\n",
-            prog_name, MAX_CARS);
-    exit(status);
-}
-
-/* say - one line on stdout, flushed */
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-
-    flockfile(stdout);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-    funlockfile(stdout);
-}
 
 /* event_init - a cleared event whose timeouts run on CLOCK_MONOTONIC */
 static void event_init(struct event *ev)
@@ -215,44 +172,31 @@ static pthread_t start(void *(*body)(void *), void *arg)
     return thread;
 }
 
-/* parse_number - a whole number in [min, max] for option name, or exit 2 */
-static long parse_number(const char *text, long min, long max, const char *name)
-{
-    char *end;
-    long value;
+static long car_count = 20;
 
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-        fprintf(stderr, "%s: bad %s '%s' (%ld-%ld)\n", prog_name, name, text, min, max);
-        usage(stderr, 2);
-    }
-    return value;
+/* on_option - the options of this demo, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'n')
+        car_count = parse_number(arg, 1, MAX_CARS, "car count");
+    else if (key == 'R')
+        red_ms = parse_number(arg, 0, 60000, "red time");
+    else if (key == 'P')
+        patience_ms = parse_number(arg, 1, 60000, "patience");
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"red", required_argument, NULL, 'R'}, {"patience", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'n', NULL, "CARS", "cars waiting at the light, 1-1000 (default 20)"},
+        {'R', "red", "MS", "how long the light stays red (default 3000)"},
+        {'P', "patience", "MS", "the impatient car's wait(timeout) (default 1000)"},
+        {0}};
+    static const struct lab_command cmd = {.options = options, .on_option = on_option};
     static pthread_t cars[MAX_CARS];
     pthread_t light_thread, impatient_thread;
-    long car_count = 20;
-    int opt;
 
-    while ((opt = getopt_long(argc, argv, "n:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'n': car_count = parse_number(optarg, 1, MAX_CARS, "car count"); break;
-        case 'R': red_ms = parse_number(optarg, 0, 60000, "red time"); break;
-        case 'P': patience_ms = parse_number(optarg, 1, 60000, "patience"); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     event_init(&green);
     /* Before the light is even switched on, nothing can set the event:
      * wait(timeout) must come back with 0 when the time is up. */

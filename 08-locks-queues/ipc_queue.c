@@ -2,10 +2,10 @@
  *
  * Threads share memory, so a queue for threads is an array and a lock
  * (bqueue.h). Processes share nothing after fork() except what the kernel
- * keeps for them, so a queue between processes must live in the kernel.
- * The seed's multiprocessing.Queue is exactly that: a pipe plus a lock
- * (plus a thread that feeds the pipe). This program shows two kernel
- * queues, chosen with --via:
+ * keeps for them, so a queue between processes must live in the kernel. The
+ * Python version's multiprocessing.Queue is exactly that: a pipe plus a lock
+ * (plus a thread that feeds the pipe). This program shows two kernel queues,
+ * chosen with --via:
  *
  *   pipe  a pipe created before fork(), so every process holds both ends.
  *         Each message is one fixed-size record of at most PIPE_BUF bytes:
@@ -19,27 +19,25 @@
  *         get(timeout) ready-made. Linux-specific in one detail only: a
  *         message queue descriptor is a file descriptor here.
  *
- * Scenes, as in the seed: a child puts and the parent gets; a producer
- * child puts and a consumer child gets; then three children put at once
- * and the parent gets every message whole; last, get(timeout) on an empty
+ * Scenes, as in the Python version: a child puts and the parent gets; a
+ * producer child puts and a consumer child gets; then three children put at
+ * once and the parent gets every message whole; last, get(timeout) on an empty
  * queue comes back empty.
  *
  * Usage: ./ipc_queue [--via pipe|mq]      (default: pipe)
  *
  * See also: queues.c (a queue between threads), server.c (processes
  * sharing a file under a lock), NOTES.md.
- * Seed: 004 (IPC: multiprocessing.Queue between parent and child, and
+ * Python notes: 004 (IPC: multiprocessing.Queue between parent and child, and
  * between two children).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <mqueue.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +46,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
+#include "say.h"
+
 #define TEXT_MAX 120
 #define MQ_DEPTH 10                 /* Linux's default ceiling for mq_maxmsg */
 #define WRITERS 3
 #define MESSAGES_EACH 5
-
-static const char *prog_name = "ipc_queue";
 
 /* One message: a fixed-size record, so a pipe can carry it whole. */
 struct message {
@@ -70,45 +69,6 @@ struct ipc_queue {
     int pipe_fds[2];                /* [0] read end, [1] write end */
     mqd_t mq;
 };
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--via pipe|mq]\n"
-            "  --via pipe  the queue is a pipe carrying fixed-size records (default)\n"
-            "  --via mq    the queue is a POSIX message queue\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
-}
-
-/* say - one line on stdout, flushed at once: several processes print,
- * and a line left in a stdio buffer at fork() would be printed twice */
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
 
 /* ipc_open - create the kernel queue, before any fork() */
 static void ipc_open(struct ipc_queue *q, int use_mq)
@@ -230,12 +190,12 @@ static void wait_child(pid_t pid)
         if (errno != EINTR)
             die("waitpid");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "%s: child %ld failed\n", prog_name, (long)pid);
+        note("child %ld failed", (long)pid);
         exit(1);
     }
 }
 
-/* technician - a child that puts the seed's greeting */
+/* technician - a child that puts the Python version's greeting */
 static void technician(struct ipc_queue *q, int arg)
 {
     (void)arg;
@@ -291,34 +251,28 @@ static void scene_many_writers(struct ipc_queue *q)
     say("  all %d messages whole, each writer's in its own order", WRITERS * MESSAGES_EACH);
 }
 
+static int use_mq = 0;
+
+/* on_option - --via pipe|mq, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'v' && strcmp(arg, "pipe") != 0 && strcmp(arg, "mq") != 0)
+        usage_error("--via takes pipe or mq, not '%s'", arg);
+    if (key == 'v')
+        use_mq = strcmp(arg, "mq") == 0;
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"via", required_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'v', "via", "pipe|mq", "the queue: a pipe of fixed-size records (default) or a POSIX "
+                                "message queue"}, {0}};
+    static const struct lab_command cmd = {.options = options, .on_option = on_option};
     struct ipc_queue q;
     struct message msg;
     pid_t producer_pid, consumer_pid;
-    int opt, use_mq = 0;
 
-    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'v':
-            if (strcmp(optarg, "pipe") == 0 || strcmp(optarg, "mq") == 0) {
-                use_mq = strcmp(optarg, "mq") == 0;
-                break;
-            }
-            fprintf(stderr, "%s: --via takes pipe or mq, not '%s'\n", prog_name, optarg);
-            usage(stderr, 2);
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     ipc_open(&q, use_mq);
     say("queue: %s", use_mq ? "a POSIX message queue" : "a pipe of fixed-size records");
 

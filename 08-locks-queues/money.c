@@ -1,20 +1,20 @@
 /* money.c - 100 threads take 1 each from a shared 100: the mutex
  *
- * The seed's example of a race between threads. money starts at 100; 100
- * threads each read it into tmp, pause, and write tmp - 1 back. Without a
- * lock, every thread reads 100 before any of them writes, and they all
- * write 99: ninety-nine decrements are lost. With a mutex around
- * read-pause-write, the threads go through one at a time and money ends
- * at 0 (and the run takes 100 pauses instead of one: a lock turns
- * concurrency back into a queue, which is its price).
+ * The Python version's example of a race between threads. money starts at 100;
+ * 100 threads each read it into tmp, pause, and write tmp - 1 back. Without a
+ * lock, every thread reads 100 before any of them writes, and they all write
+ * 99: ninety-nine decrements are lost. With a mutex around read-pause-write,
+ * the threads go through one at a time and money ends at 0 (and the run takes
+ * 100 pauses instead of one: a lock turns concurrency back into a queue, which
+ * is its price).
  *
- * The second half of the seed's point is the GIL. CPython lets only one
- * thread run Python code at a time, and switches threads only every few
- * milliseconds or at a blocking call, so without the pause the Python
- * version nearly always prints 0 even without a lock. C has no GIL: on two
- * cores, two threads really run tmp = money; money = tmp - 1 at the same
- * instant. Run with --pause 0 -i 100000 --no-lock and updates are lost
- * without any pause at all.
+ * The second half of the Python version's point is the GIL. CPython lets only
+ * one thread run Python code at a time, and switches threads only every few
+ * milliseconds or at a blocking call, so without the pause the Python version
+ * nearly always prints 0 even without a lock. C has no GIL: on two cores, two
+ * threads really run tmp = money; money = tmp - 1 at the same instant. Run
+ * with --pause 0 -i 100000 --no-lock and updates are lost without any pause at
+ * all.
  *
  * --no-lock races ON PURPOSE: it is a data race, undefined behaviour in
  * C11, and ThreadSanitizer (make SANITIZE=thread) reports it; that report
@@ -26,28 +26,26 @@
  *        (defaults: locked, 100 threads, 1 decrement each, 100 ms pause)
  *
  * See also: server.c (the same race between processes), NOTES.md.
- * Seed: 004 (thread mutex, GIL vs a user lock).
+ * Python notes: 004 (thread mutex, GIL vs a user lock).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#define MAX_THREADS 1000
+#include "../lib/lab.h"
 
-static const char *prog_name = "money";
+#define MAX_THREADS 1000
 
 /* What every thread shares. */
 static volatile long money;
 static pthread_mutex_t money_lock = PTHREAD_MUTEX_INITIALIZER;
 static int use_lock = 1;
 static long decrements = 1;         /* per thread */
+static long thread_count = 100, pause_ms = 100;
 static struct timespec pause_time;  /* inside the critical section */
 
 /* The starting gate: all threads begin together. */
@@ -55,57 +53,13 @@ static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_opened = PTHREAD_COND_INITIALIZER;
 static int gate_open = 0;
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--no-lock] [-n THREADS] [-i TIMES] [--pause MS]\n"
-            "  --no-lock   no mutex: the threads race (on purpose; TSan reports it)\n"
-            "  -n THREADS  threads, 1-%d (default 100)\n"
-            "  -i TIMES    decrements per thread (default 1)\n"
-            "  --pause MS  pause between reading and writing money, 0 = none (default 100)\n"
-            "  -h, --help  show this help\n"
-            "money starts at THREADS * TIMES; the right answer is 0.\n",
-            prog_name, MAX_THREADS);
-    exit(status);
-}
-
-/* parse_number - a whole number in [min, max] for option name, or exit 2 */
-static long parse_number(const char *text, long min, long max, const char *name)
-{
-    char *end;
-    long value;
-
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
-        fprintf(stderr, "%s: bad %s '%s' (%ld-%ld)\n", prog_name, name, text, min, max);
-        usage(stderr, 2);
-    }
-    return value;
-}
-
-/* take_one - the seed's task(): tmp = money; pause; money = tmp - 1 */
+/* take_one - the Python version's task(): tmp = money; pause; money = tmp - 1 */
 static void take_one(void)
 {
     long tmp = money;
 
     if (pause_time.tv_sec != 0 || pause_time.tv_nsec != 0)
-        nanosleep(&pause_time, NULL);   /* the seed's time.sleep(0.1) */
+        nanosleep(&pause_time, NULL);   /* the Python version's time.sleep(0.1) */
     money = tmp - 1;
 }
 
@@ -128,29 +82,34 @@ static void *task(void *arg)
     return NULL;
 }
 
+/* on_option - the options of this demo, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'L')
+        use_lock = 0;
+    else if (key == 'n')
+        thread_count = parse_number(arg, 1, MAX_THREADS, "thread count");
+    else if (key == 'i')
+        decrements = parse_number(arg, 1, 100000000, "decrement count");
+    else if (key == 'P')
+        pause_ms = parse_number(arg, 0, 10000, "pause");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"no-lock", no_argument, NULL, 'L'}, {"pause", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'L', "no-lock", NULL, "no mutex: the threads race (on purpose; TSan reports it)"},
+        {'n', NULL, "THREADS", "threads, 1-1000 (default 100)"},
+        {'i', NULL, "TIMES", "decrements per thread (default 1)"},
+        {'P', "pause", "MS", "pause between reading and writing money, 0 = none (default 100)"},
+        {0}};
+    static const struct lab_command cmd = {
+        .about = "money starts at THREADS * TIMES; the right answer is 0.",
+        .options = options, .on_option = on_option};
     static pthread_t threads[MAX_THREADS];
-    long thread_count = 100, pause_ms = 100;
-    int opt, rc;
+    int rc;
 
-    while ((opt = getopt_long(argc, argv, "n:i:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'L': use_lock = 0; break;
-        case 'n': thread_count = parse_number(optarg, 1, MAX_THREADS, "thread count"); break;
-        case 'i': decrements = parse_number(optarg, 1, 100000000, "decrement count"); break;
-        case 'P': pause_ms = parse_number(optarg, 0, 10000, "pause"); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     pause_time.tv_sec = pause_ms / 1000;
     pause_time.tv_nsec = (pause_ms % 1000) * 1000000L;
     money = thread_count * decrements;

@@ -1,43 +1,42 @@
 /* prodcons.c - producers and consumers joined by a queue (JoinableQueue)
  *
- * The seed's kitchen: two cooks (egon makes baozi, tank makes swill) each
- * put five dishes on a queue; two eaters (chunge and xinge) take dishes
- * off it and eat them. Producers and consumers never talk to each other,
- * only to the queue, so either side can be slow, or more numerous, without
- * the other knowing. Each eater calls task_done() after a dish; main
- * waits for the cooks, then calls join() on the queue, which returns only
- * when every dish put has been eaten, not just taken.
+ * The Python version's kitchen: two cooks (egon makes baozi, tank makes swill)
+ * each put five dishes on a queue; two eaters (chunge and xinge) take dishes
+ * off it and eat them. Producers and consumers never talk to each other, only
+ * to the queue, so either side can be slow, or more numerous, without the
+ * other knowing. Each eater calls task_done() after a dish; main waits for the
+ * cooks, then calls join() on the queue, which returns only when every dish
+ * put has been eaten, not just taken.
  *
- * In the seed the eaters are daemon processes that loop forever and die
- * with main. Here they are threads, and after join() main stops them the
- * way the seed's commented-out q.put(None) does: one "poison pill" per
- * eater, then pthread_join, so no thread is left behind.
+ * In the Python version the eaters are daemon processes that loop forever and
+ * die with main. Here they are threads, and after join() main stops them the
+ * way the Python version's commented-out q.put(None) does: one "poison pill"
+ * per eater, then pthread_join, so no thread is left behind.
  *
  * Usage: ./prodcons [--pause MS]   (default 1000: cooking and eating each
  *                                   take a random time up to MS)
  *
  * See also: bqueue.h (the queue), queues.c, ipc_queue.c, NOTES.md.
- * Seed: 004 (producer-consumer model, JoinableQueue, task_done, join).
+ * Python notes: 004 (producer-consumer model, JoinableQueue, task_done, join).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
+#include "say.h"
+
 #include "bqueue.h"
 
 #define DISHES_PER_COOK 5
 #define QUEUE_SIZE 4                /* small, so a fast cook must wait */
 #define POISON_PILL ""              /* an empty dish: "stop eating" */
-
-static const char *prog_name = "prodcons";
 
 /* One producer or consumer thread. */
 struct worker {
@@ -49,47 +48,7 @@ struct worker {
     unsigned long random_state;
 };
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--pause MS]\n"
-            "  --pause MS  cooking and eating take a random time up to MS (default 1000)\n"
-            "  -h, --help  show this help\n",
-            prog_name);
-    exit(status);
-}
-
-/* say - print one line and flush it; flockfile() holds stdout across the
- * three calls, so the lines of different threads never mix */
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-
-    flockfile(stdout);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-    funlockfile(stdout);
-}
-
-/* random_pause - sleep a random time up to the worker's pause (the seed's
+/* random_pause - sleep a random time up to the worker's pause (the Python version's
  * time.sleep(random.randint(1, 3))); each thread has its own generator */
 static void random_pause(struct worker *me)
 {
@@ -153,46 +112,29 @@ static void start(struct worker *w, void *(*body)(void *))
     }
 }
 
-/* parse_pause - the --pause option, or exit 2 */
-static long parse_pause(int argc, char *argv[])
-{
-    static const struct option long_options[] = {
-        {"pause", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    long pause_ms = 1000;
-    char *end;
-    int opt;
+static long pause_ms = 1000;
 
-    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'P':
-            errno = 0;
-            pause_ms = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || pause_ms < 0 || pause_ms > 60000) {
-                fprintf(stderr, "%s: bad pause '%s' (0-60000 ms)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    return pause_ms;
+/* on_option - --pause MS, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'P')
+        pause_ms = parse_number(arg, 0, 60000, "pause");
 }
 
 int main(int argc, char *argv[])
 {
-    long pause_ms = parse_pause(argc, argv);
+    static const struct lab_option options[] = {
+        {'P', "pause", "MS", "cooking and eating take a random time up to MS (default 1000)"},
+        {0}};
+    static const struct lab_command cmd = {.options = options, .on_option = on_option};
     struct queue q;
     struct worker cooks[2] = {{.name = "egon", .food = "baozi"}, {.name = "tank", .food = "swill"}};
     struct worker eaters[2] = {{.name = "chunge"}, {.name = "xinge"}};
     struct queue_item pill = {0, POISON_PILL};
-    int rc = queue_init(&q, QUEUE_FIFO, QUEUE_SIZE);
+    int rc;
+
+    lab_parse(argc, argv, &cmd);
+    rc = queue_init(&q, QUEUE_FIFO, QUEUE_SIZE);
 
     if (rc != 0) {
         errno = rc;
@@ -213,7 +155,7 @@ int main(int argc, char *argv[])
     queue_join(&q);                 /* every dish put has been task_done() */
     say("main: q.join() returned: all %d dishes eaten", 2 * DISHES_PER_COOK);
 
-    for (int i = 0; i < 2; i++)     /* the seed's q.put(None), once per eater */
+    for (int i = 0; i < 2; i++)     /* the Python version's q.put(None), once per eater */
         queue_put(&q, &pill, QUEUE_FOREVER);
     for (int i = 0; i < 2; i++)
         pthread_join(eaters[i].thread, NULL);

@@ -1,77 +1,41 @@
-/* queues.c - the seed's tour of Python's queue module, in C
+/* queues.c - the Python version's tour of Python's queue module, in C
  *
- * Walks through what a bounded blocking queue does, the way the seed does
- * it in the interpreter: a Queue(5) filled with 111..555, full() and
- * empty(), a put() that would block on a full queue, five get()s in the
- * order of the puts, get_nowait() and get(timeout) on an empty queue.
- * Then the blocking itself, with a second thread: a get() that sleeps
- * until the other thread puts, a put() that sleeps until the other thread
- * gets. Then the two variants: LifoQueue(3) (a stack) and
- * PriorityQueue(4) (smallest priority first).
+ * Walks through what a bounded blocking queue does, the way the Python notes
+ * do it in the interpreter: a Queue(5) filled with 111..555, full() and
+ * empty(), a put() that would block on a full queue, five get()s in the order
+ * of the puts, get_nowait() and get(timeout) on an empty queue. Then the
+ * blocking itself, with a second thread: a get() that sleeps until the other
+ * thread puts, a put() that sleeps until the other thread gets. Then the two
+ * variants: LifoQueue(3) (a stack) and PriorityQueue(4) (smallest priority
+ * first).
  *
- * The queue (bqueue.h) is the seed's "pipe plus lock" made of an array,
- * one mutex and condition variables. Output is deterministic apart from
- * the timeouts' length.
+ * The queue (bqueue.h) is what queue.Queue is inside: a buffer (an array
+ * here, a deque there), one mutex and condition variables; no pipe (the
+ * Python notes' "a queue is a pipe plus a lock" is multiprocessing.Queue,
+ * see ipc_queue.c). Output is deterministic apart from the timeouts'
+ * length.
  *
- * Usage: ./queues [--timeout MS]     (default 1000: how long the timed
- *                                      put/get wait; the seed uses 3 s)
+ * Usage: ./queues [--timeout MS]   (default 1000: how long the timed
+ *                                    put/get wait; the Python version: 3 s)
  *
- * See also: bqueue.h (the queue), prodcons.c (task_done/join),
- * ipc_queue.c (a queue between processes), NOTES.md.
- * Seed: 004 (queue.Queue, LifoQueue, PriorityQueue; multiprocessing.Queue).
+ * See also: bqueue.h (the queue), prodcons.c (task_done/join), ipc_queue.c (a
+ * queue between processes), NOTES.md. Python notes: 004 (queue.Queue,
+ * LifoQueue, PriorityQueue; multiprocessing.Queue).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/lab.h"
+#include "say.h"
+
 #include "bqueue.h"
-
-static const char *prog_name = "queues";
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [--timeout MS]\n"
-            "  --timeout MS  how long the timed put()/get() wait (default 1000)\n"
-            "  -h, --help    show this help\n",
-            prog_name);
-    exit(status);
-}
-
-/* say - print one line and flush it (the helper thread prints too) */
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    fflush(stdout);
-}
 
 /* make_item - an item with this priority and text */
 static struct queue_item make_item(long priority, const char *text)
@@ -103,7 +67,7 @@ static void sleep_ms(long ms)
         continue;
 }
 
-/* show_fifo - the seed's Queue(5) session, one thread */
+/* show_fifo - the Python version's Queue(5) session, one thread */
 static void show_fifo(long timeout_ms)
 {
     static const char *const numbers[] = {"111", "222", "333", "444", "555"};
@@ -133,7 +97,7 @@ static void show_fifo(long timeout_ms)
     say("get_nowait() -> %s", queue_get_nowait(&q, &item) == QUEUE_EMPTY ? "Empty at once" : "?");
     say("get(timeout=%ld ms) blocks: the queue is empty...", timeout_ms);
     say("  ...%s", queue_get(&q, &item, timeout_ms) == QUEUE_EMPTY
-                       ? "Empty: none left (the seed prints 'none left' here)" : "?");
+                       ? "Empty: none left (the Python version prints 'none left' here)" : "?");
     queue_destroy(&q);
 }
 
@@ -243,35 +207,22 @@ static void show_priority(void)
     queue_destroy(&q);
 }
 
+static long timeout_ms = 1000;
+
+/* on_option - --timeout MS, from lab_parse() */
+static void on_option(int key, const char *arg)
+{
+    if (key == 't')
+        timeout_ms = parse_number(arg, 1, 60000, "timeout");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    long timeout_ms = 1000;
-    char *end;
-    int opt;
+    static const struct lab_option options[] = {
+        {'t', "timeout", "MS", "how long the timed put()/get() wait (default 1000)"}, {0}};
+    static const struct lab_command cmd = {.options = options, .on_option = on_option};
 
-    while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 't':
-            errno = 0;
-            timeout_ms = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || timeout_ms < 1
-                || timeout_ms > 60000) {
-                fprintf(stderr, "%s: bad timeout '%s' (1-60000 ms)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
+    lab_parse(argc, argv, &cmd);
     show_fifo(timeout_ms);
     show_blocking();
     show_lifo();

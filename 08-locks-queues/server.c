@@ -1,346 +1,141 @@
-/* server.c - the seed's ticket office: one process per buyer, one data file
+/* server.c - the ticket office of the Python notes: a process per buyer,
+ * one data file, and a lock around its read-modify-write
  *
- * The count of tickets lives in a small JSON file, {"ticket_num": N}, as in
- * the seed. Every buyer is served by a process of its own (fork per
- * connection), and every BUY reads the file, waits a moment (the seed's
- * simulated network delay), then writes the file back with one ticket
- * fewer. Read, wait, write: between the read and the write another buyer
- * may read the same count, and then two buyers are sold the same ticket.
- * That is a race on shared data, and the cure is the seed's: turn the
- * critical section into a queue of one with a lock that every buyer
- * process respects.
+ * The count of tickets lives in a JSON file, {"ticket_num": N}, as in the
+ * Python version. Each buyer is served by a process of its own, and every
+ * BUY reads the file, waits a moment (the simulated network delay), then
+ * writes it back with one ticket fewer. Between the read and the write
+ * another buyer may read the same count, and two buyers are sold the same
+ * ticket: a race on shared data. The cure is a lock that every buyer takes
+ * before it reads and drops after it has written: a queue of one.
  *
- * Processes share no memory, so the lock must live where all of them can
- * see it. This server uses a POSIX record lock (fcntl F_SETLKW) on a
- * separate lock file, FILE.lock, beside the data file. Why a separate
- * file: the data file is replaced on every sale (write a temporary file,
- * fsync it, rename it over the old one) so that a reader or a crash never
- * sees half a file; a lock taken on the data file itself would stay on the
- * old inode, and the next buyer would open, and lock, the new one. The
- * lock file is never replaced, so its lock guards every generation of the
- * data file. The kernel drops a record lock when its process dies, so a
- * buyer killed in the middle of a purchase cannot wedge the others.
- *
- * --no-lock skips the lock so the class can watch tickets oversell.
- * SIGUSR1 ends the delay of every buyer that has already read its count
- * ("the network answers now"), so an instructor or a test can let a race
- * happen exactly when it chooses, without depending on timing.
+ * Processes share no memory, so the lock lives in the kernel: a POSIX
+ * record lock (fcntl F_SETLKW) on a lock file, FILE.lock, dropped by the
+ * kernel if its holder dies. The data file itself is replaced on every
+ * sale (write a temporary file, fsync, rename) so that no reader and no
+ * crash ever sees half of it; a restart keeps its count, -t N resets it,
+ * and a file that is not exactly {"ticket_num": N} stops the start.
+ * --no-lock skips the lock so the class can watch tickets oversell;
+ * SIGUSR1 ends the delay of every buyer that has read its count.
  *
  * Protocol (lines ending in \n, \r\n accepted):
  *   SEARCH -> TICKETS <n>       BUY -> OK <n left> | SOLD OUT
  *   anything else -> ERROR <reason>, and the connection stays usable
  *
  * Usage: ./server [-H ADDR] [-p PORT] [-t N] [-f FILE] [--delay MS] [--no-lock]
- *        (defaults: 127.0.0.1, 9008, 5 tickets, tickets.json, 100 ms, locked)
+ *   (defaults: 127.0.0.1, 9008, keep the file or create it with 5 tickets,
+ *   tickets.json, 100 ms, locked)
  *
- * See also: client.c (concurrent buyers), money.c (the same race between
- * threads), NOTES.md.
- * Seed: 004 (the mutex between processes: ticket buying with a data file).
+ * See also: client.c (the buyers), money.c (the same race between
+ * threads), NOTES.md. Linux-specific: PR_SET_PDEATHSIG.
+ * Python notes: 004 (the mutex between processes: buying tickets).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT "9008"
-#define DEFAULT_FILE "tickets.json"
-#define BACKLOG 128
-#define BUF_SIZE 4096
+#include "../lib/lab.h"
+
+#define MAX_TICKETS 1000000000L     /* a count above this is not a count */
 #define LINE_MAX_LEN 256            /* a request longer than this is refused */
-#define MAX_BUYERS 4096             /* buyer processes alive at once */
-#define NOTE_MAX 512
-#define ADDR_LEN (INET6_ADDRSTRLEN + 8)
+#define PATH_LEN 4096
 
-static const char *prog_name = "server";
+/* The office, set once at start: every buyer process gets a copy. */
+static const char *data_path = "tickets.json";     /* the JSON data file */
+static int lock_fd = -1;            /* the lock file, -1 with --no-lock */
+static long delay_ms = 100;         /* simulated network delay, up to this */
 
-/* Everything a buyer process needs to know, set once from the options. */
-struct office {
-    const char *data_path;          /* the JSON data file */
-    int lock_fd;                    /* the lock file, -1 with --no-lock */
-    long delay_ms;                  /* simulated network delay, up to this */
-};
+static long read_ticket_count(const char *path);            /* below */
+static int write_ticket_count(const char *path, long count);
+static void simulate_delay(long ms);
 
-/* Written by the signal handlers, read by the loops. */
-static volatile sig_atomic_t stop_requested = 0;
-static volatile sig_atomic_t listen_fd_for_signal = -1;
+/* ---- The critical section: read, wait, write, under the lock ---------- */
 
-/* The parent's table of live buyer processes, so that it can end them. */
-static pid_t buyers[MAX_BUYERS];
-static int buyer_count = 0;
-
-/* log_line - one whole line on stderr: "server: message[: reason]"
- * Built first and written with one fprintf (one write() on unbuffered
- * stderr), so lines from several processes never interleave mid-line.
- * That matters here: every buyer process writes to the server's stderr,
- * and a line written with several calls could be cut by another's. */
-static void log_line(int errnum, const char *fmt, va_list ap)
+/* set_lock - take (F_WRLCK) or drop (F_UNLCK) the lock on the whole lock
+ * file (l_len 0: to its end); F_SETLKW sleeps while another holds it */
+static int set_lock(int fd, short type)
 {
-    char msg[NOTE_MAX];
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
 
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (errnum != 0)
-        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
-    else
-        fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
-/* warn - report one buyer's trouble with the reason from errno */
-static void warn(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-    errno = saved_errno;        /* the caller may still look at it (accept_loop) */
-}
-
-/* note - one line on stderr about an event */
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(0, fmt, ap);
-    va_end(ap);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [-t N] [-f FILE] [--delay MS] [--no-lock]\n"
-            "  -H ADDR     address to listen on (default 127.0.0.1)\n"
-            "  -p PORT     port to listen on, 0 = any free port (default %s)\n"
-            "  -t N        write a fresh data file holding N tickets (default 5)\n"
-            "  -f FILE     the data file (default %s; the lock file is FILE.lock)\n"
-            "  --delay MS  wait up to MS ms between reading and writing the count\n"
-            "              (the seed's network delay; default 100)\n"
-            "  --no-lock   no lock around read-wait-write: watch tickets oversell\n"
-            "  -h, --help  show this help\n"
-            "Requests: SEARCH -> TICKETS n; BUY -> OK n | SOLD OUT; else ERROR reason.\n"
-            "SIGUSR1 ends the delay of every buyer that has read its count.\n",
-            prog_name, DEFAULT_PORT, DEFAULT_FILE);
-    exit(status);
-}
-
-/* on_stop_signal - SIGINT/SIGTERM in the parent: set the flag, wake accept() */
-static void on_stop_signal(int signo)
-{
-    int saved_errno = errno;
-
-    (void)signo;
-    stop_requested = 1;
-    if (listen_fd_for_signal >= 0)
-        shutdown(listen_fd_for_signal, SHUT_RDWR);
-    errno = saved_errno;
-}
-
-/* on_wake_signal - SIGUSR1's disposition in a buyer; never runs (SIGUSR1
- * is kept blocked there and taken by sigtimedwait). It exists because
- * POSIX leaves it unspecified whether a blocked signal whose disposition
- * is SIG_IGN is discarded or kept pending (Linux keeps it; other systems
- * may not); with a handler it is kept pending everywhere. */
-static void on_wake_signal(int signo)
-{
-    (void)signo;
-}
-
-/* forget_buyer - remove pid from the table of live buyers */
-static void forget_buyer(pid_t pid)
-{
-    for (int i = 0; i < buyer_count; i++) {
-        if (buyers[i] == pid) {
-            buyers[i] = buyers[--buyer_count];
-            return;
-        }
-    }
-}
-
-/* on_child_signal - SIGCHLD in the parent: reap every ended buyer (no
- * zombies) and forget it. waitpid() is async-signal-safe; the table is
- * safe to touch here because the main program blocks SIGCHLD whenever it
- * touches the table itself (start_buyer, stop_buyers). */
-static void on_child_signal(int signo)
-{
-    int saved_errno = errno;
-    pid_t pid;
-
-    (void)signo;
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-        forget_buyer(pid);
-    errno = saved_errno;
-}
-
-/* set_handler - install handler for signo without SA_RESTART */
-static void set_handler(int signo, void (*handler)(int))
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;        /* no SA_RESTART: blocked calls return EINTR */
-    if (sigaction(signo, &sa, NULL) == -1)
-        die("sigaction");
-}
-
-/* install_signals - the parent's signals: stop on SIGINT/SIGTERM, reap on
- * SIGCHLD, ignore SIGUSR1 (meant for buyers) and SIGPIPE */
-static void install_signals(void)
-{
-    set_handler(SIGINT, on_stop_signal);
-    set_handler(SIGTERM, on_stop_signal);
-    set_handler(SIGCHLD, on_child_signal);
-    set_handler(SIGUSR1, SIG_IGN);
-    /* A buyer gone away makes send() fail with EPIPE instead of killing. */
-    set_handler(SIGPIPE, SIG_IGN);
-}
-
-/* format_addr - "host:port" of a socket address, into buf */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN], port[8];
-
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, size, "?:?");
-    else
-        snprintf(buf, size, "%s:%s", host, port);
-}
-
-/* open_listener - socket, SO_REUSEADDR, bind, listen; exit 1 on failure */
-static int open_listener(const char *host, const char *port)
-{
-    struct addrinfo hints, *res;
-    int listen_fd, one = 1, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
-    }
-
-    listen_fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-    if (listen_fd == -1)
-        die("socket");
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-        die("setsockopt SO_REUSEADDR");
-    if (bind(listen_fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
-    freeaddrinfo(res);
-    if (listen(listen_fd, BACKLOG) == -1)
-        die("listen");
-    return listen_fd;
-}
-
-/* print_ready_line - "listening on ADDR:PORT" on stdout, with the real port */
-static void print_ready_line(int listen_fd)
-{
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    char where[ADDR_LEN];
-
-    if (getsockname(listen_fd, (struct sockaddr *)&addr, &len) == -1)
-        die("getsockname");
-    format_addr((struct sockaddr *)&addr, len, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-}
-
-/* send_all - send every byte of buf, looping over partial sends and EINTR;
- * 0 on success, -1 with errno set */
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
+    while (fcntl(fd, F_SETLKW, &fl) == -1)
+        if (errno != EINTR)
             return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
     return 0;
 }
 
-/* parse_count - a whole decimal number in [min, max], or -1 */
-static long parse_count(const char *text, long min, long max)
+/* buy_ticket - lock, read the count, wait, write it back one fewer, unlock
+ * (the Python version's mutex.acquire(), buy(), mutex.release()) */
+static void buy_ticket(char *reply, size_t size)
 {
-    char *end;
-    long value;
+    long me = (long)getpid(), count;
+    int locked = lock_fd >= 0;
 
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
-        return -1;
-    return value;
-}
-
-/* --- the data file ------------------------------------------------------ */
-
-/* write_all - write every byte of buf to a file, looping over partial
- * writes and EINTR; 0 on success, -1 with errno set */
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
+    if (locked && set_lock(lock_fd, F_WRLCK) == -1) {
+        warn("pid %ld: lock %s.lock", me, data_path);
+        snprintf(reply, size, "ERROR cannot lock the data file\n");
+        return;
     }
-    return 0;
+    count = read_ticket_count(data_path);
+    if (count == -1) {
+        warn("pid %ld: read %s", me, data_path);
+        snprintf(reply, size, "ERROR cannot read the data file\n");
+    } else {
+        note("pid %ld: %s ticket_num=%ld%s", me, locked ? "lock taken, read" : "read",
+             count, locked ? "" : " (no lock)");
+        simulate_delay(delay_ms);   /* without the lock, others read now */
+        if (count == 0) {
+            note("pid %ld: none left, sold out", me);
+            snprintf(reply, size, "SOLD OUT\n");
+        } else if (write_ticket_count(data_path, count - 1) == -1) {
+            warn("pid %ld: write %s", me, data_path);
+            snprintf(reply, size, "ERROR cannot write the data file\n");
+        } else {
+            note("pid %ld: wrote ticket_num=%ld", me, count - 1);
+            snprintf(reply, size, "OK %ld\n", count - 1);
+        }
+    }
+    /* (exit would unlock too; now, the next buyer need not wait for our reply) */
+    if (locked && set_lock(lock_fd, F_UNLCK) == -1)
+        warn("pid %ld: unlock", me);
 }
 
-/* read_ticket_count - the ticket_num of the JSON data file, or -1 with errno
- *
- * Reads the file as it is now. The file is only ever replaced by rename(),
- * so this sees the old contents or the new, never a mixture. */
+/* ---- The data file: parsed strictly, replaced atomically -------------- */
+
+/* parse_ticket_text - N of exactly {"ticket_num": N}, or -1. Blanks are
+ * allowed between the parts; N is digits only (no sign), at most
+ * MAX_TICKETS; nothing may follow the brace. In the format, a space skips
+ * any blanks, %*[0-9] skips one or more digits, and %n notes how far the
+ * scan got (it is set only if everything before it matched). */
+static long parse_ticket_text(const char *text)
+{
+    int digits = -1, digits_end = -1, end = -1;
+    long count;
+
+    sscanf(text, " { \"ticket_num\" : %n%*[0-9]%n } %n", &digits, &digits_end, &end);
+    if (end == -1 || text[end] != '\0' || digits_end - digits > 10)
+        return -1;                          /* "7abc", "-3", "", 99999999999 */
+    count = strtol(text + digits, NULL, 10);
+    return count <= MAX_TICKETS ? count : -1;
+}
+
+/* read_ticket_count - the count in the data file, or -1 with errno set
+ * (EINVAL: not a ticket file); one read() of a file only ever renamed */
 static long read_ticket_count(const char *path)
 {
-    char text[256], *key, *end;
+    char text[256];
+    long count = -1;
     ssize_t len;
-    long count;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd == -1)
@@ -350,263 +145,119 @@ static long read_ticket_count(const char *path)
     if (len == -1)
         return -1;
     text[len] = '\0';
-    /* A small tolerant reader for {"ticket_num": N}: the key, a colon,
-     * a number. */
-    key = strstr(text, "\"ticket_num\"");
-    if (key == NULL || (key = strchr(key, ':')) == NULL) {
+    if (strlen(text) == (size_t)len)        /* no NUL byte inside */
+        count = parse_ticket_text(text);
+    if (count == -1)
         errno = EINVAL;
-        return -1;
-    }
-    errno = 0;
-    count = strtol(key + 1, &end, 10);
-    if (errno != 0 || end == key + 1 || count < 0) {
-        errno = EINVAL;
-        return -1;
-    }
     return count;
 }
 
-/* replace_data_file - replace the data file with {"ticket_num": count}
- *
- * Written to a fresh temporary file in the same folder, flushed to disk
- * with fsync(), then renamed over the data file. rename() within one file
- * system is atomic: any reader opens either the old file or the new one,
- * and a crash (or kill -9) at any instant leaves one of the two whole.
- * Returns 0, or -1 with errno set. */
-static int replace_data_file(const char *path, long count)
-{
-    char tmp_path[4096], text[64];
-    int fd, len, saved_errno;
-
-    if (snprintf(tmp_path, sizeof tmp_path, "%s.XXXXXX", path) >= (int)sizeof tmp_path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    len = snprintf(text, sizeof text, "{\"ticket_num\": %ld}\n", count);
-    fd = mkstemp(tmp_path);          /* unique name: writers never share it */
-    if (fd == -1)
-        return -1;
-    if (fchmod(fd, 0644) == -1 || write_all(fd, text, (size_t)len) == -1
-        || fsync(fd) == -1) {
-        saved_errno = errno;
-        close(fd);
-        unlink(tmp_path);
-        errno = saved_errno;
-        return -1;
-    }
-    if (close(fd) == -1 || rename(tmp_path, path) == -1) {
-        saved_errno = errno;
-        unlink(tmp_path);
-        errno = saved_errno;
-        return -1;
-    }
-    return 0;
-}
-
-/* write_ticket_count - replace_data_file() with SIGINT and SIGTERM held
- * back while the temporary file exists. They kill a buyer at once (the
- * default action); held, they wait until the new file is renamed into
- * place, so stopping the server never leaves a tickets.json.XXXXXX behind
- * (only kill -9 could). 0, or -1 with errno set. */
+/* write_ticket_count - a new temporary file, fsync()ed, then rename()d
+ * over the data file: rename() is atomic, so a reader or a crash at any
+ * instant finds the old file or the new one, whole. SIGINT and SIGTERM
+ * wait meanwhile, so a stop leaves no FILE.XXXXXX behind. 0, or -1. */
 static int write_ticket_count(const char *path, long count)
 {
+    char tmp_path[PATH_LEN + 8];
     sigset_t stop_signals, old_mask;
-    int rc, saved_errno;
+    int fd, ok = 0;
 
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
-    rc = replace_data_file(path, count);
-    saved_errno = errno;
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-    errno = saved_errno;
-    return rc;
-}
-
-/* --- one buyer's process ------------------------------------------------- */
-
-/* set_lock - take (F_WRLCK) or drop (F_UNLCK) the record lock on the whole
- * lock file; F_SETLKW sleeps while another process holds it. 0, or -1 */
-static int set_lock(int lock_fd, short type)
-{
-    struct flock fl;
-
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = 0;
-    fl.l_len = 0;                   /* 0 = to the end of the file, however long */
-    while (fcntl(lock_fd, F_SETLKW, &fl) == -1) {
-        if (errno != EINTR)
-            return -1;
+    snprintf(tmp_path, sizeof tmp_path, "%s.XXXXXX", path);
+    if ((fd = mkstemp(tmp_path)) != -1) {   /* a unique name: never shared */
+        ok = fchmod(fd, 0644) == 0 && dprintf(fd, "{\"ticket_num\": %ld}\n", count) > 0
+             && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok && rename(tmp_path, path) == 0;
+        if (!ok)
+            unlink(tmp_path);               /* (errno stays the first failure's) */
     }
-    return 0;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    return ok ? 0 : -1;
 }
 
-/* wake_signals - the set holding SIGUSR1, the signal that ends a delay */
-static sigset_t wake_signals(void)
+/* on_wake_signal - SIGUSR1's handler; it never runs in a buyer, where
+ * SIGUSR1 stays blocked (a blocked signal that is ignored may be dropped) */
+static void on_wake_signal(int signo)
 {
-    sigset_t set;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    return set;
+    (void)signo;
 }
 
-/* forget_wake_signals - discard a SIGUSR1 left pending from earlier (one
- * meant for the buyer that held the lock before us), so that only a
- * SIGUSR1 sent after this buyer has read the count can end its delay */
-static void forget_wake_signals(void)
-{
-    static const struct timespec no_wait = {0, 0};
-    sigset_t set = wake_signals();
-
-    while (sigtimedwait(&set, NULL, &no_wait) > 0)
-        continue;
-}
-
-/* simulate_delay - wait between ms/2 and ms milliseconds, at random (the
- * seed's time.sleep(random.randint(1, 3))), or until a SIGUSR1 comes.
- *
- * SIGUSR1 stays blocked in a buyer process and sigtimedwait() takes it:
- * a blocked signal waits, pending, so one sent just before this call is
- * not lost (a handler plus nanosleep() would lose it in that gap). */
+/* simulate_delay - wait ms/2 to ms milliseconds (the Python version's
+ * time.sleep(random.randint(1, 3))), or until a SIGUSR1 comes; a blocked
+ * SIGUSR1 sent just before is not lost, one from before we read is */
 static void simulate_delay(long ms)
 {
-    static unsigned long state = 0;
-    struct timespec pause;
-    sigset_t set = wake_signals();
-    long wait_ms;
+    static const struct timespec no_wait = {0, 0};
+    long wait_ms = ms / 2 + rand() % (ms - ms / 2 + 1);
+    struct timespec pause = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+    sigset_t wake;
 
     if (ms <= 0)
         return;
-    if (state == 0)
-        state = (unsigned long)getpid() * 2654435761UL + (unsigned long)time(NULL);
-    state = state * 6364136223846793005UL + 1442695040888963407UL;
-    wait_ms = ms / 2 + (long)((state >> 33) % (unsigned long)(ms - ms / 2 + 1));
-    pause.tv_sec = wait_ms / 1000;
-    pause.tv_nsec = (wait_ms % 1000) * 1000000L;
-    /* EAGAIN: the time is up; a signal number: SIGUSR1 ended it early. */
-    sigtimedwait(&set, NULL, &pause);
-}
-
-/* buy_ticket - the critical section: read the count, wait, write it back
- * with one fewer; the reply goes into reply */
-static void buy_ticket(const struct office *office, char *reply, size_t size)
-{
-    long me = (long)getpid(), count;
-    int locked = office->lock_fd >= 0;
-
-    if (locked && set_lock(office->lock_fd, F_WRLCK) == -1) {
-        warn("pid %ld: lock %s.lock", me, office->data_path);
-        snprintf(reply, size, "ERROR cannot lock the data file\n");
-        return;
-    }
-    forget_wake_signals();
-    count = read_ticket_count(office->data_path);
-    if (count == -1) {
-        warn("pid %ld: read %s", me, office->data_path);
-        snprintf(reply, size, "ERROR cannot read the data file\n");
-    } else {
-        note("pid %ld: %s ticket_num=%ld%s", me, locked ? "lock taken, read" : "read",
-             count, locked ? "" : " (no lock)");
-        simulate_delay(office->delay_ms);
-        if (count == 0) {
-            note("pid %ld: none left, sold out", me);
-            snprintf(reply, size, "SOLD OUT\n");
-        } else if (write_ticket_count(office->data_path, count - 1) == -1) {
-            warn("pid %ld: write %s", me, office->data_path);
-            snprintf(reply, size, "ERROR cannot write the data file\n");
-        } else {
-            note("pid %ld: wrote ticket_num=%ld", me, count - 1);
-            snprintf(reply, size, "OK %ld\n", count - 1);
-        }
-    }
-    /* Unlocking is also what process exit does; doing it here lets the
-     * next buyer in before this one has even sent its reply. */
-    if (locked && set_lock(office->lock_fd, F_UNLCK) == -1)
-        warn("pid %ld: unlock", me);
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR1);
+    while (sigtimedwait(&wake, NULL, &no_wait) > 0)
+        continue;                           /* an old SIGUSR1: forget it */
+    sigtimedwait(&wake, NULL, &pause);      /* time up, or SIGUSR1 */
 }
 
 /* answer_request - the reply to one request line (without its \n) */
-static void answer_request(const struct office *office, char *line, size_t len,
-                           char *reply, size_t size)
+static void answer_request(char *line, size_t len, char *reply, size_t size)
 {
     long count;
 
     if (len > 0 && line[len - 1] == '\r')
         len--;                              /* \r\n is accepted */
     if (len == 6 && memcmp(line, "SEARCH", 6) == 0) {
-        count = read_ticket_count(office->data_path);   /* no lock: a look */
-        if (count == -1) {
-            warn("pid %ld: read %s", (long)getpid(), office->data_path);
-            snprintf(reply, size, "ERROR cannot read the data file\n");
-        } else {
-            snprintf(reply, size, "TICKETS %ld\n", count);
-        }
+        if ((count = read_ticket_count(data_path)) == -1)   /* no lock */
+            warn("pid %ld: read %s", (long)getpid(), data_path);
+        snprintf(reply, size, count == -1 ? "ERROR cannot read the data file\n"
+                                          : "TICKETS %ld\n", count);
     } else if (len == 3 && memcmp(line, "BUY", 3) == 0) {
-        buy_ticket(office, reply, size);
-    } else if (len == 0) {
-        snprintf(reply, size, "ERROR empty request (try SEARCH or BUY)\n");
+        buy_ticket(reply, size);
     } else {
-        snprintf(reply, size, "ERROR unknown request (try SEARCH or BUY)\n");
+        snprintf(reply, size, "ERROR %s request (try SEARCH or BUY)\n",
+                 len == 0 ? "empty" : "unknown");
     }
 }
 
 /* serve_buyer - the communication loop: split what arrives into lines and
- * answer each. A line longer than LINE_MAX_LEN gets one ERROR and the rest
- * of it is skipped up to its \n; the connection goes on. Returns the
- * number of tickets this buyer was sold. */
-static long serve_buyer(int conn_fd, const struct office *office)
+ * answer each; a line over LINE_MAX_LEN is kept short and refused at its
+ * \n. Returns the number of tickets sold. */
+static long serve_buyer(int conn_fd)
 {
-    char buf[BUF_SIZE], line[LINE_MAX_LEN], reply[128];
-    size_t line_len = 0;
-    int skipping = 0;               /* inside an overlong line */
+    char buf[4096], line[LINE_MAX_LEN], reply[128];
+    size_t line_len = 0;                    /* counts on past LINE_MAX_LEN */
     long bought = 0;
 
     for (;;) {
         ssize_t n = recv(conn_fd, buf, sizeof buf, 0);
 
-        if (n == -1 && errno == EINTR)
-            continue;               /* no handler runs here; be safe anyway */
-        if (n == -1) {
+        if (n == -1)
             warn("pid %ld: recv", (long)getpid());
-            return bought;
-        }
-        if (n == 0) {
-            /* End of file: a last request without its \n still counts. */
-            if (line_len > 0 && !skipping) {
-                answer_request(office, line, line_len, reply, sizeof reply);
-                bought += strncmp(reply, "OK ", 3) == 0;
-                if (send_all(conn_fd, reply, strlen(reply)) == -1)
-                    warn("pid %ld: send", (long)getpid());
-            }
-            return bought;
-        }
+        if (n == -1 || (n == 0 && line_len == 0))
+            return bought;                  /* an error, or end of file */
+        if (n == 0)
+            buf[n++] = '\n';                /* a last request without its \n */
         for (ssize_t i = 0; i < n; i++) {
-            reply[0] = '\0';
-            if (buf[i] == '\n') {
-                if (!skipping)
-                    answer_request(office, line, line_len, reply, sizeof reply);
-                line_len = 0;
-                skipping = 0;
-            } else if (skipping) {
+            if (buf[i] != '\n') {
+                if (line_len < sizeof line)
+                    line[line_len] = buf[i];
+                line_len++;
                 continue;
-            } else if (line_len == sizeof line) {
+            }
+            if (line_len > sizeof line)
                 snprintf(reply, sizeof reply, "ERROR request too long (max %d bytes)\n",
                          LINE_MAX_LEN);
-                skipping = 1;
-            } else {
-                line[line_len++] = buf[i];
-            }
-            if (reply[0] == '\0')
-                continue;
+            else
+                answer_request(line, line_len, reply, sizeof reply);
+            line_len = 0;
             bought += strncmp(reply, "OK ", 3) == 0;
+            /* A buyer gone mid-purchase: the sale stays (a lost receipt). */
             if (send_all(conn_fd, reply, strlen(reply)) == -1) {
-                /* The buyer hung up mid-purchase: a sale already written
-                 * stays written (the ticket is gone, like a paid order
-                 * whose receipt was lost); nobody else is affected. */
                 warn("pid %ld: send (buyer left)", (long)getpid());
                 return bought;
             }
@@ -614,218 +265,184 @@ static long serve_buyer(int conn_fd, const struct office *office)
     }
 }
 
-/* run_buyer_process - the child's whole life: serve one buyer, exit.
- * Called with SIGCHLD/SIGINT/SIGTERM/SIGUSR1 blocked (see start_buyer). */
-static void run_buyer_process(int conn_fd, int listen_fd, const struct office *office,
-                              const char *peer)
+/* set_handler - install handler for signo without SA_RESTART */
+static void set_handler(int signo, void (*handler)(int))
 {
-    sigset_t blocked;
+    struct sigaction sa = {.sa_handler = handler, .sa_flags = 0};
+
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(signo, &sa, NULL) == -1)
+        die("sigaction");
+}
+
+/* run_buyer - the child's whole life: serve one buyer, exit */
+static void run_buyer(int conn_fd, const char *peer)
+{
     long bought;
 
-    close(listen_fd);               /* only the parent accepts */
-    /* SIGINT/SIGTERM kill a buyer at once (the default action; held back
-     * only while write_ticket_count() has a temporary file): the data
-     * file is always whole thanks to rename(), and the kernel releases
-     * the lock of a dead process. SIGUSR1 stays blocked and is taken by
-     * sigtimedwait() in simulate_delay(); it gets a handler rather than
-     * the parent's SIG_IGN, because a blocked signal that is ignored may
-     * be discarded instead of kept pending (POSIX leaves it open). */
-    set_handler(SIGINT, SIG_DFL);
-    set_handler(SIGTERM, SIG_DFL);
-    set_handler(SIGCHLD, SIG_DFL);
-    set_handler(SIGUSR1, on_wake_signal);
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGCHLD);
-    sigaddset(&blocked, SIGINT);
-    sigaddset(&blocked, SIGTERM);
-    sigprocmask(SIG_UNBLOCK, &blocked, NULL);
-
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));      /* its own delays */
     note("connection from %s (buyer pid %ld)", peer, (long)getpid());
-    bought = serve_buyer(conn_fd, office);
+    bought = serve_buyer(conn_fd);
     note("closed %s (pid %ld, bought %ld)", peer, (long)getpid(), bought);
-    close(conn_fd);
     _exit(0);
 }
 
-/* --- the parent: accept, fork, reap -------------------------------------- */
+/* ---- The parent: accept, fork a buyer, reap -------------------------- */
 
-/* start_buyer - fork a process to serve conn_fd and remember its pid */
-static void start_buyer(int conn_fd, int listen_fd, const struct office *office,
-                        const char *peer)
+static volatile sig_atomic_t listen_fd_for_signal = -1;
+
+/* wake_accept - in the SIGINT/SIGTERM handler: accept() returns at once */
+static void wake_accept(void)
 {
-    static const char busy[] = "ERROR server busy, try again later\n";
-    sigset_t held_signals, old_mask;
-    pid_t pid;
+    if (listen_fd_for_signal >= 0)
+        shutdown(listen_fd_for_signal, SHUT_RDWR);
+}
 
-    /* Hold back these signals while we fork and update the table; they
-     * wait, pending, until the mask is restored:
-     *   SIGCHLD, so its handler never edits the table under our feet
-     *     (a buyer that ends at once is forgotten after it is added);
-     *   SIGINT/SIGTERM, so a new child never runs the parent's handler
-     *     (it would shut down the shared listening socket) before it has
-     *     installed its own; SIGUSR1 stays blocked in the child for good. */
-    sigemptyset(&held_signals);
-    sigaddset(&held_signals, SIGCHLD);
-    sigaddset(&held_signals, SIGINT);
-    sigaddset(&held_signals, SIGTERM);
-    sigaddset(&held_signals, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &held_signals, &old_mask);
-    if (buyer_count == MAX_BUYERS) {
-        note("refused %s: %d buyers already", peer, MAX_BUYERS);
-        send_all(conn_fd, busy, sizeof busy - 1);
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        return;
+/* on_child_signal - SIGCHLD: reap every ended buyer, so none stays a zombie */
+static void on_child_signal(int signo)
+{
+    int saved_errno = errno;
+
+    (void)signo;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        continue;
+    errno = saved_errno;
+}
+
+/* start_buyer - fork a process to serve conn_fd. Signals are held over
+ * fork(): the child must not run the parent's stop handler (it would
+ * shut down the listening socket they share). In the child, SIGINT and
+ * SIGTERM kill at once (the file is whole, the kernel drops the lock);
+ * PR_SET_PDEATHSIG (Linux) sends it SIGTERM when the server ends; SIGUSR1
+ * stays blocked, for simulate_delay(). */
+static void start_buyer(int conn_fd, int listen_fd, const char *peer)
+{
+    pid_t server_pid = getpid(), pid;
+    sigset_t held, old_mask;
+
+    sigemptyset(&held);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    sigaddset(&held, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &held, &old_mask);
+    if ((pid = fork()) == 0) {
+        close(listen_fd);                   /* only the parent accepts */
+        set_handler(SIGINT, SIG_DFL);
+        set_handler(SIGTERM, SIG_DFL);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != server_pid)
+            _exit(1);                       /* (the server ended before prctl) */
+        sigdelset(&held, SIGUSR1);
+        sigprocmask(SIG_UNBLOCK, &held, NULL);
+        run_buyer(conn_fd, peer);           /* never returns */
     }
-    pid = fork();
-    if (pid == 0)
-        run_buyer_process(conn_fd, listen_fd, office, peer);    /* never returns */
-    if (pid == -1) {
-        warn("fork for %s", peer);
-        send_all(conn_fd, busy, sizeof busy - 1);
-    } else {
-        buyers[buyer_count++] = pid;
-    }
+    if (pid == -1)
+        warn("fork for %s", peer);          /* the buyer sees the door close */
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
 }
 
-/* stop_buyers - SIGTERM every buyer process still alive and wait for each */
-static void stop_buyers(void)
+/* accept_loop - the connection loop: one new process per buyer */
+static void accept_loop(int listen_fd)
 {
-    sigset_t child_signal;
-
-    /* From here on main reaps by itself: the handler must not take a
-     * child out of the table, or from under waitpid(). */
-    sigemptyset(&child_signal);
-    sigaddset(&child_signal, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &child_signal, NULL);
-    for (int i = 0; i < buyer_count; i++)
-        kill(buyers[i], SIGTERM);
-    for (int i = 0; i < buyer_count; i++)
-        while (waitpid(buyers[i], NULL, 0) == -1 && errno == EINTR)
-            continue;
-    buyer_count = 0;
-}
-
-/* accept_loop - the connection loop: one new process per buyer (ended
- * ones are reaped by on_child_signal, which makes accept() fail with
- * EINTR: no SA_RESTART) */
-static void accept_loop(int listen_fd, const struct office *office)
-{
-    static const struct timespec fd_pause = {0, 100 * 1000000L};
-
     while (!stop_requested) {
         struct sockaddr_storage peer_addr;
         socklen_t peer_len = sizeof peer_addr;
         char peer[ADDR_LEN];
-        int conn_fd;
+        int conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
 
-        conn_fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len);
-        if (conn_fd == -1) {
-            if (stop_requested || errno == EINTR || errno == ECONNABORTED)
-                continue;
+        if (conn_fd == -1 && !stop_requested && errno != EINTR && errno != ECONNABORTED) {
             warn("accept");
-            /* Out of descriptors: the connection stays queued and accept()
-             * would fail again at once; pause instead of spinning. */
-            if (errno == EMFILE || errno == ENFILE)
-                nanosleep(&fd_pause, NULL);
-            continue;
+            if (is_out_of_descriptors(errno))
+                pause_briefly();
         }
+        if (conn_fd == -1)
+            continue;
         format_addr((struct sockaddr *)&peer_addr, peer_len, peer, sizeof peer);
-        start_buyer(conn_fd, listen_fd, office, peer);
-        close(conn_fd);             /* the child has its own copy */
+        start_buyer(conn_fd, listen_fd, peer);
+        close(conn_fd);                     /* the child has its own copy */
     }
 }
 
-/* parse_options - fill office and the rest from the command line; exit 2
- * with the usage on a bad option */
-static void parse_options(int argc, char *argv[], const char **host, const char **port,
-                          long *tickets, struct office *office, int *use_lock)
+/* open_data_file - under the lock, before any change: keep an existing
+ * data file (a restart sells no ticket twice), create a missing one with
+ * 5 tickets, write reset_to tickets if reset_to >= 0 (-t N). A file that
+ * is not a ticket file stops the start, left untouched. The count. */
+static long open_data_file(int use_lock, long reset_to)
 {
-    static const struct option long_options[] = {
-        {"delay", required_argument, NULL, 'd'},
-        {"no-lock", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int opt;
+    char lock_path[PATH_LEN + 8];
+    long count;
 
-    while ((opt = getopt_long(argc, argv, "H:p:t:f:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': *host = optarg; break;
-        case 'p': *port = optarg; break;
-        case 'f': office->data_path = optarg; break;
-        case 'n': *use_lock = 0; break;
-        case 'h': usage(stdout, 0); break;
-        case 't':
-            if ((*tickets = parse_count(optarg, 0, 1000000000L)) == -1) {
-                fprintf(stderr, "%s: bad ticket count '%s'\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        case 'd':
-            if ((office->delay_ms = parse_count(optarg, 0, 3600000L)) == -1) {
-                fprintf(stderr, "%s: bad delay '%s' (0 to 3600000 ms)\n", prog_name, optarg);
-                usage(stderr, 2);
-            }
-            break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (parse_count(*port, 0, 65535) == -1) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, *port);
-        usage(stderr, 2);
-    }
-    if (office->data_path[0] == '\0') {
-        fprintf(stderr, "%s: empty data file name\n", prog_name);
-        usage(stderr, 2);
-    }
+    snprintf(lock_path, sizeof lock_path, "%s.lock", data_path);
+    /* Never replaced or removed. The buyers inherit this descriptor: fine
+     * for fcntl locks (a process's own); flock() would be one for all. */
+    if (use_lock && ((lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644))
+                     == -1 || set_lock(lock_fd, F_WRLCK) == -1))
+        die("lock file of the data file %s", data_path);
+    count = read_ticket_count(data_path);
+    if (count == -1 && errno == EINVAL && reset_to < 0)
+        fatal("data file %s is not {\"ticket_num\": N} with N from 0 to %ld; left as it "
+              "is (fix it, remove it, or start with -t N)", data_path, MAX_TICKETS);
+    if (count == -1 && errno != ENOENT && errno != EINVAL)
+        die("data file %s", data_path);
+    if (count == -1 && reset_to < 0)
+        reset_to = 5;                       /* no file yet: a new sale */
+    if (reset_to >= 0 && write_ticket_count(data_path, reset_to) == -1)
+        die("data file %s", data_path);
+    if (use_lock && set_lock(lock_fd, F_UNLCK) == -1)
+        die("unlock %s", lock_path);
+    return reset_to >= 0 ? reset_to : count;
+}
+
+static long reset_to = -1;                  /* -t N, or -1: keep the file */
+static int use_lock = 1;
+
+/* on_option - the lesson's own options (lab_parse does -H, -p, --help) */
+static void on_option(int key, const char *arg)
+{
+    if (key == 't')
+        reset_to = parse_number(arg, 0, MAX_TICKETS, "ticket count");
+    if (key == 'd')
+        delay_ms = parse_number(arg, 0, 3600000, "delay");
+    if (key == 'n')
+        use_lock = 0;
+    if (key == 'f' && arg[0] == '\0')
+        usage_error("empty data file name");
+    if (key == 'f')
+        data_path = arg;
 }
 
 int main(int argc, char *argv[])
 {
-    struct office office = {DEFAULT_FILE, -1, 100};
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    char lock_path[4096];
-    long tickets = 5;
-    int use_lock = 1, listen_fd;
+    static const struct lab_option options[] = {
+        {'t', NULL, "N", "write a fresh data file holding N tickets (else keep it)"},
+        {'f', NULL, "FILE", "the data file (default tickets.json; lock: FILE.lock)"},
+        {'d', "delay", "MS", "wait up to MS ms between read and write (default 100)"},
+        {'n', "no-lock", NULL, "no lock around read-wait-write: watch tickets oversell"},
+        {0}};
+    static const struct lab_command cmd = {
+        .about = "Requests: SEARCH -> TICKETS n; BUY -> OK n | SOLD OUT; else ERROR reason.\n"
+                 "SIGUSR1 ends the delay of every buyer that has read its count.",
+        .default_port = "9008", .options = options, .on_option = on_option};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
+    int listen_fd;
+    long count;
 
-    parse_options(argc, argv, &host, &port, &tickets, &office, &use_lock);
-    install_signals();
-    /* Bind first: a second server on a busy port must not reset the data
-     * file of the one already running. */
-    listen_fd = open_listener(host, port);
+    catch_stop_signals(0, wake_accept);     /* then accept() returns at once */
+    set_handler(SIGCHLD, on_child_signal);
+    set_handler(SIGUSR1, on_wake_signal);   /* a no-op here, for the buyers */
+    /* Bind first: a server on a busy port must not touch the data file. */
+    listen_fd = open_listener(args.host, args.port, SOCK_CLOEXEC, 128);
     listen_fd_for_signal = listen_fd;
-
-    if (write_ticket_count(office.data_path, tickets) == -1)
-        die("data file %s", office.data_path);
-    if (use_lock) {
-        /* The lock file is created once and never replaced or removed:
-         * removing it while a buyer waits on it would let the next buyer
-         * lock a new file and enter beside the first. Every buyer inherits
-         * this descriptor; that is fine for fcntl() locks, which belong to
-         * a process, but a flock() through it would be ONE lock shared by
-         * all the buyers (flock locks belong to the open file description
-         * the children inherit), so with flock each buyer must open the
-         * file itself. */
-        snprintf(lock_path, sizeof lock_path, "%s.lock", office.data_path);
-        office.lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (office.lock_fd == -1)
-            die("lock file %s", lock_path);
-    }
-    note("%ld tickets in %s, delay up to %ld ms, %s%s", tickets, office.data_path,
-         office.delay_ms, use_lock ? "fcntl lock on " : "NO LOCK",
-         use_lock ? lock_path : "");
+    count = open_data_file(use_lock, reset_to);
+    note("%ld tickets in %s, delay up to %ld ms, %s%s%s", count, data_path, delay_ms,
+         use_lock ? "fcntl lock on " : "NO LOCK", use_lock ? data_path : "",
+         use_lock ? ".lock" : "");
     print_ready_line(listen_fd);
 
-    accept_loop(listen_fd, &office);
+    accept_loop(listen_fd);
 
-    note("stopping");
+    note("stopping");       /* the buyers get SIGTERM as we exit (PDEATHSIG) */
     close(listen_fd);
-    stop_buyers();
-    if (office.lock_fd >= 0)
-        close(office.lock_fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return 0;
 }
