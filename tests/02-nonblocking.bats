@@ -208,6 +208,38 @@ stuck_over() {
   [ $(( rss_after - rss_before )) -lt 16384 ]
 }
 
+# unread_on_at_least N - true once N connections to the server hold bytes
+# it has not read (Recv-Q > 0 on the server's side): it reads none of them
+unread_on_at_least() {
+  local stuck
+  stuck=$(ss -Htn state established "( sport = :$SERVER_PORT )" 2>/dev/null | awk '$1 > 0' | wc -l)
+  [ "$stuck" -ge "$1" ]
+}
+
+@test "a total output budget: 400 clients that flood and never read cost under 64 MB, a newcomer is served at once" {
+  start_server $L
+  rss_before=$(server_rss_kib)
+  # 400 connections from one process, each sending without end and never
+  # reading (tests/tools/02-owe.c): without a total budget the server would
+  # hold PENDING_CAP (256 KiB) for each, over 100 MB.
+  start_bg owe "$TOOLS/02-owe" -p "$SERVER_PORT" -n 400
+  OWE_PID=$BG_PID
+  wait_for_line "$BG_OUT" '^owing 400$' "$LAB_WAIT" "$OWE_PID"
+  wait_for_line "$SERVER_ERR" 'output budget of 32 MiB reached'
+  # The server now reads none of the 400: their bytes wait in the kernel.
+  wait_until "$LAB_WAIT" unread_on_at_least 400
+  started=$(date +%s%N)
+  run client $L <<<"served at once"
+  assert_success
+  assert_output "SERVED AT ONCE"
+  waited_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  rss_after=$(server_rss_kib)
+  echo "# rss before ${rss_before} KiB, after ${rss_after} KiB; newcomer answered in ${waited_ms} ms" >&3
+  [ $(( rss_after - rss_before )) -lt 65536 ]
+  [ "$waited_ms" -lt 5000 ]
+  kill -0 "$SERVER_PID"
+}
+
 @test "500 connections at once, and a newcomer is still served" {
   start_server $L
   hold_start 500
