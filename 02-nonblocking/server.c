@@ -19,20 +19,15 @@
  * One thread serves many clients at once, but it never sleeps: idle, it
  * burns a whole core asking "anything yet?" tens of thousands of times a
  * second. It counts those wasted calls (EAGAIN): -v prints them every
- * second, and the total is printed at exit. --sleep MS is the Python
- * notes' time.sleep() after a pass that found nothing to do: less CPU,
- * slower replies.
+ * second, the total at exit. --sleep MS is the Python notes' time.sleep()
+ * after a pass that did nothing: less CPU, slower replies. Kept honest:
+ * output owed to clients that do not read is capped per client and in
+ * total, and past a cap the server stops reading the clients it owes;
+ * running out of descriptors refuses one connection, not every pass.
  *
- * Kept honest: output owed to clients that do not read is capped per
- * client (PENDING_CAP) and in total (OUTPUT_BUDGET), and past a cap the
- * server stops reading the clients that owe; running out of descriptors
- * refuses the one connection instead of retrying it on every pass.
- *
- * Usage: ./server [-H ADDR] [-p PORT] [-v] [--sleep MS]
- *                                        (defaults: 127.0.0.1, 9002, no sleep)
- * See also: client.c, timeout.c (settimeout), sigio.c (signal-driven IO),
- * NOTES.md. Python notes: 000 and 004 (the polling loop and its lists),
- * 001 (the sleep), 004 (the IO models).
+ * Usage: ./server [-H ADDR] [-p PORT] [-v] [--sleep MS]  (127.0.0.1, 9002, 0)
+ * See also: client.c, timeout.c, sigio.c, NOTES.md. Python notes: 000 and
+ * 004 (the polling loop and its lists), 001 (the sleep), 004 (IO models).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -60,7 +55,7 @@ struct client {
     int fd;
     char peer[ADDR_LEN];
     char *pending;              /* upper-cased bytes not yet sent back */
-    size_t pending_len;         /* (the buffer is always PENDING_CAP or NULL) */
+    size_t pending_len, pending_cap;
     int peer_done;              /* it half-closed: send what we owe, then close */
     int closing;                /* on the closed list: removed after this pass */
     unsigned long long total;   /* bytes echoed, for the "closed" line */
@@ -77,11 +72,9 @@ struct server {
     int spare_fd;               /* held in reserve for EMFILE; see refuse_one() */
     struct client *clients;     /* the client list */
     size_t count, cap;
-    size_t closed_count;        /* clients marked closing during this pass */
     size_t owed;                /* pending output of all clients together */
     int over_budget;            /* owed passed OUTPUT_BUDGET; see read_from() */
     struct counters now, last_second;
-    long long accept_paused_until;  /* no spare descriptor: rest accept() (ms) */
 };
 
 static void accept_new_clients(struct server *srv);
@@ -134,8 +127,6 @@ static int is_eagain(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 /* mark_closed - put client i on the closed list; removed after the pass */
 static void mark_closed(struct server *srv, size_t i)
 {
-    if (!srv->clients[i].closing)
-        srv->closed_count++;
     srv->clients[i].closing = 1;
 }
 
@@ -162,14 +153,14 @@ static int add_client(struct server *srv, int fd, const char *peer)
  * the kernel, and a polling loop would fail on it again on every pass.
  * Close the spare descriptor kept for this moment, accept the connection
  * and close it at once (the client sees end of file), then take the spare
- * back. With no spare, rest accept() for a second instead. */
+ * back. With no spare, pause a second (everyone waits: a last resort). */
 static void refuse_one(struct server *srv)
 {
     int fd;
 
     if (srv->spare_fd == -1) {
-        warn("accept (no spare descriptor: not accepting for 1 s)");
-        srv->accept_paused_until = now_ms() + 1000;
+        warn("accept (no spare descriptor: pausing 1 s)");
+        pause_briefly();
         return;
     }
     close(srv->spare_fd);
@@ -184,8 +175,6 @@ static void refuse_one(struct server *srv)
 /* accept_new_clients - step 1: accept until EAGAIN (or a burst's worth) */
 static void accept_new_clients(struct server *srv)
 {
-    if (srv->accept_paused_until > now_ms())
-        return;
     for (int burst = 0; burst < ACCEPT_BURST; burst++) {
         struct sockaddr_storage peer_addr;
         socklen_t peer_len = sizeof peer_addr;
@@ -203,8 +192,8 @@ static void accept_new_clients(struct server *srv)
                 refuse_one(srv);
                 return;
             }
-            warn("accept");                 /* ENOBUFS, ENOMEM: rest a while */
-            srv->accept_paused_until = now_ms() + 100;
+            warn("accept");                 /* ENOBUFS, ENOMEM: rest a second */
+            pause_briefly();
             return;
         }
         srv->now.useful++;
@@ -232,6 +221,23 @@ static void check_budget(struct server *srv)
         srv->over_budget = 0;
         note("output budget: under half again, reading every client");
     }
+}
+
+/* make_room - grow pending (doubling, up to PENDING_CAP) for n more bytes;
+ * -1 if out of memory. read_from() keeps pending_len + n <= PENDING_CAP. */
+static int make_room(struct client *c, size_t n)
+{
+    size_t new_cap = c->pending_cap ? c->pending_cap * 2 : BUF_SIZE;
+    char *grown;
+
+    if (c->pending_len + n <= c->pending_cap)
+        return 0;
+    new_cap = new_cap < PENDING_CAP ? new_cap : PENDING_CAP;
+    if ((grown = realloc(c->pending, new_cap)) == NULL)
+        return -1;
+    c->pending = grown;
+    c->pending_cap = new_cap;
+    return 0;
 }
 
 /* read_from - step 2 for one client: try recv(), queue the reply */
@@ -264,7 +270,7 @@ static void read_from(struct server *srv, size_t i)
         c->peer_done = 1;
         return;
     }
-    if (c->pending == NULL && (c->pending = malloc(PENDING_CAP)) == NULL) {
+    if (make_room(c, (size_t)n) == -1) {
         warn("out of memory for %s", c->peer);
         mark_closed(srv, i);
         return;
@@ -307,6 +313,7 @@ static void write_to(struct server *srv, size_t i)
         if (c->pending_len == 0) {          /* idle clients hold no buffer */
             free(c->pending);
             c->pending = NULL;
+            c->pending_cap = 0;
         }
     }
     if (c->peer_done && c->pending_len == 0) {
@@ -322,8 +329,6 @@ static void remove_closed(struct server *srv)
 {
     size_t kept = 0;
 
-    if (srv->closed_count == 0)
-        return;
     for (size_t i = 0; i < srv->count; i++) {
         struct client *c = &srv->clients[i];
 
@@ -336,7 +341,6 @@ static void remove_closed(struct server *srv)
         srv->owed -= c->pending_len;
     }
     srv->count = kept;
-    srv->closed_count = 0;
     check_budget(srv);
 }
 
@@ -344,19 +348,17 @@ static void remove_closed(struct server *srv)
 static void report_second(struct server *srv)
 {
     struct counters *a = &srv->now, *b = &srv->last_second;
-    unsigned long long accept_w = a->accept_wasted - b->accept_wasted;
-    unsigned long long recv_w = a->recv_wasted - b->recv_wasted;
-    unsigned long long send_w = a->send_wasted - b->send_wasted;
+    unsigned long long acc = a->accept_wasted - b->accept_wasted,
+                       rcv = a->recv_wasted - b->recv_wasted, snd = a->send_wasted - b->send_wasted;
 
     note("last second: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, %zu clients",
-         accept_w + recv_w + send_w, accept_w, recv_w, send_w, a->useful - b->useful, srv->count);
+         acc + rcv + snd, acc, rcv, snd, a->useful - b->useful, srv->count);
     *b = *a;
 }
 
-/* nap - the Python notes' time.sleep(), after a pass with nothing to do.
- * A signal ends nanosleep() early (EINTR), but one that lands just before
- * it starts cannot: so long naps are taken in slices of at most 100 ms,
- * with the stop flag checked between them. */
+/* nap - the Python notes' time.sleep(). A signal ends nanosleep() early
+ * (EINTR), but one that lands just before it starts cannot: so naps are
+ * taken in slices of at most 100 ms, the stop flag checked in between. */
 static void nap(long sleep_ms)
 {
     while (sleep_ms > 0 && !stop_requested) {
@@ -374,11 +376,11 @@ static void nap(long sleep_ms)
  * so that accept() fails with EAGAIN instead of waiting for a client. */
 static int listen_nonblocking(const char *host, const char *port)
 {
-    struct addrinfo hints = {0}, *res;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res;
     int listen_fd, one = 1, rc;
 
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
     if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
         fatal("bad address %s:%s: %s", host, port, gai_strerror(rc));
     listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -402,11 +404,10 @@ static long sleep_option;           /* --sleep MS */
 /* on_option - -v and --sleep MS (whole milliseconds, 0..MAX_SLEEP_MS) */
 static void on_option(int key, const char *arg)
 {
-    if (key == 'v') {
+    if (key == 'v')
         verbose_option = 1;
-        return;
-    }
-    sleep_option = parse_number(arg, 0, MAX_SLEEP_MS, "--sleep");
+    else
+        sleep_option = parse_number(arg, 0, MAX_SLEEP_MS, "--sleep");
 }
 
 int main(int argc, char *argv[])
@@ -419,7 +420,6 @@ int main(int argc, char *argv[])
                                     .on_option = on_option};
     struct lab_args args = lab_parse(argc, argv, &cmd);
     struct server srv = {.spare_fd = -1};
-    long long started;
 
     catch_stop_signals(0, NULL);            /* 0, not SA_RESTART: nap() sees EINTR */
     srv.listen_fd = listen_nonblocking(args.host, args.port);
@@ -427,7 +427,7 @@ int main(int argc, char *argv[])
     if (srv.spare_fd == -1)
         die("open /dev/null");
     print_ready_line(srv.listen_fd);
-    started = now_ms();
+    long long started = now_ms();
 
     poll_loop(&srv, verbose_option, sleep_option);
 
