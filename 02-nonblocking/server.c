@@ -169,7 +169,7 @@ static void refuse_one(struct server *srv)
         close(fd);
         note("out of descriptors: refused a connection (closed at once)");
     }
-    srv->spare_fd = open("/dev/null", O_RDONLY);
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* accept_new_clients - step 1: accept until EAGAIN (or a burst's worth) */
