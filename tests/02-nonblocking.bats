@@ -317,6 +317,22 @@ unread_on_at_least() {
   [ "$STOP_STATUS" -eq 0 ]
 }
 
+@test "the client polls too: a 12 MB line goes out in pieces while its reply comes back, whole" {
+  start_server $L
+  # A blocking client that sends the whole line before reading deadlocks
+  # here: the server stops reading once it owes 256 KiB, and the kernel's
+  # buffers (a few MB) fill up in both directions.
+  head -c 12000000 /dev/zero | tr '\0' 'a' >"$BATS_TEST_TMPDIR/long"
+  echo >>"$BATS_TEST_TMPDIR/long"
+  client $L -v <"$BATS_TEST_TMPDIR/long" >"$BATS_TEST_TMPDIR/reply" 2>"$BATS_TEST_TMPDIR/client.err"
+  [ "$(wc -c <"$BATS_TEST_TMPDIR/reply")" -eq 12000001 ]
+  [ "$(tr -d 'A\n' <"$BATS_TEST_TMPDIR/reply" | wc -c)" -eq 0 ]
+  run grep -E '^client: that took [0-9]+ wasted calls \(EAGAIN\)$' "$BATS_TEST_TMPDIR/client.err"
+  assert_success
+  run grep -E '^client: [0-9]+ wasted calls in all$' "$BATS_TEST_TMPDIR/client.err"
+  assert_success
+}
+
 # --- the demos --------------------------------------------------------------
 
 @test "timeout demo: recv, send and connect each give up at their deadline" {
