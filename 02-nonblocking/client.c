@@ -115,7 +115,7 @@ int main(int argc, char *argv[])
         .default_port = "9002", .is_client = 1, .options = options, .on_option = on_option};
     struct lab_args args = lab_parse(argc, argv, &cmd);
     int fd = connect_to(args.host, args.port);  /* a blocking connect, then: */
-    int flags = fcntl(fd, F_GETFL), interactive = isatty(STDIN_FILENO);
+    int flags = fcntl(fd, F_GETFL);
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t line_len;
@@ -123,21 +123,9 @@ int main(int argc, char *argv[])
     if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
         die("fcntl O_NONBLOCK");            /* sock.setblocking(False) */
 
-    for (;;) {
-        if (interactive) {
-            fputs(">>> ", stdout);
-            fflush(stdout);
-        }
-        line_len = getline(&line, &line_cap, stdin);    /* blocking: a person types */
-        if (line_len == -1)
-            break;                          /* end of input */
-        if (line[line_len - 1] == '\n')
-            line_len--;
-        if (line_len == 0)
-            continue;                       /* if not msg: continue */
-        line[line_len++] = '\n';            /* send the line with its newline */
+    /* input, send, poll until the reply is back, print: line by line */
+    while ((line_len = read_input_line(&line, &line_cap)) != -1)
         exchange(fd, line, (size_t)line_len, 1);
-    }
     free(line);
 
     /* Half-close: the server sees end of file, sends what it still owes

@@ -33,7 +33,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,33 +370,6 @@ static void nap(long sleep_ms)
     }
 }
 
-/* listen_nonblocking - socket, SO_REUSEADDR, bind, listen (lesson 01's
- * four steps), then the step of this lesson: O_NONBLOCK on the listener,
- * so that accept() fails with EAGAIN instead of waiting for a client. */
-static int listen_nonblocking(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *res;
-    int listen_fd, one = 1, rc;
-
-    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
-        fatal("bad address %s:%s: %s", host, port, gai_strerror(rc));
-    listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd == -1)
-        die("socket");
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-        die("setsockopt SO_REUSEADDR");
-    if (bind(listen_fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
-    freeaddrinfo(res);
-    if (listen(listen_fd, BACKLOG) == -1)
-        die("listen");
-    if (set_nonblocking(listen_fd) == -1)   /* server.setblocking(False) */
-        die("fcntl O_NONBLOCK");
-    return listen_fd;
-}
-
 static int verbose_option;          /* -v */
 static long sleep_option;           /* --sleep MS */
 
@@ -422,7 +394,12 @@ int main(int argc, char *argv[])
     struct server srv = {.spare_fd = -1};
 
     catch_stop_signals(0, NULL);            /* 0, not SA_RESTART: nap() sees EINTR */
-    srv.listen_fd = listen_nonblocking(args.host, args.port);
+    srv.listen_fd = open_listener(args.host, args.port, SOCK_CLOEXEC, BACKLOG);
+    /* server.setblocking(False): accept() now fails with EAGAIN instead of
+     * waiting for a client (open_listener() could pass SOCK_NONBLOCK; the
+     * fcntl() pair is the lesson, so it is written out). */
+    if (set_nonblocking(srv.listen_fd) == -1)
+        die("fcntl O_NONBLOCK");
     srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);  /* the reserve for EMFILE */
     if (srv.spare_fd == -1)
         die("open /dev/null");
