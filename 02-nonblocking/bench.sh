@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh - what busy polling costs: CPU while idle, and the latency the
-# seeds' sleep adds, for --sleep 0 (spin), 1, 10 and 100 ms.
+# Python notes' sleep adds, for --sleep 0 (spin), 1, 10 and 100 ms.
 #
 # For each setting it starts the server on a free port and measures:
 #   idle_cpu   share of one core the server uses with no client at all,

@@ -1,210 +1,140 @@
-/* client.c - the interactive client of the seeds, for the polling server
+/* client.c - the interactive client, with a non-blocking socket: it asks
  *
- * Reads lines from standard input, sends each one (with its newline) to
- * the server, then waits in recv() until the reply line has come back and
- * prints it. Like the seeds' client it skips empty lines ("if not msg:
- * continue") and shows a ">>> " prompt, but only when standard input is a
- * terminal, so that it can also be driven from a pipe or a file.
+ * The lesson from the client's side. Like every client of the lab it
+ * reads lines from standard input, sends each one (with its newline) and
+ * prints the reply line; it skips empty lines and shows a ">>> " prompt
+ * only on a terminal; at end of input it half-closes (shutdown(SHUT_WR)),
+ * prints the replies still owed and exits 0. But its socket is
+ * non-blocking, so it never sleeps in recv() or send(): while a reply is
+ * owed it runs the server's polling loop in small, "try send() what is
+ * left, try recv() what came", over and over, and every EAGAIN is a
+ * wasted call. -v prints how many each reply cost, on standard error.
  *
- * It is the same blocking client as lesson 01, on purpose: the seeds only
- * change the server. A client waits for one thing at a time (its own
- * reply), so sleeping in recv() costs it nothing; the non-blocking server
- * must watch many clients at once, and that is where polling comes in.
- * Run several of these at once: all are answered, unlike in lesson 01.
+ * What it shows: the waiting does not go away, it moves into the
+ * program, which now spins a core until the bytes arrive (a reply from a
+ * server run with --sleep 100 costs about a hundred thousand calls). It
+ * also shows why the two directions are tried in turn: a long line is sent
+ * in pieces while its reply is read, so neither side's buffers fill up and
+ * stall the other (a 12 MB line deadlocks lesson 01's blocking client). Standard input stays blocking, on purpose: O_NONBLOCK
+ * belongs to the open file, which a terminal shares with the shell (see
+ * NOTES.md, pitfalls), and waiting for a person to type is fine.
  *
- * At end of input it half-closes the connection (shutdown(SHUT_WR): "I
- * will send no more"), prints whatever replies are still owed and exits 0.
+ * Usage: ./client [-H ADDR] [-p PORT] [-v]      (defaults: 127.0.0.1, 9002)
  *
- * Usage: ./client [-H ADDR] [-p PORT]      (defaults: 127.0.0.1, 9002)
- *
- * See also: server.c, NOTES.md.
- * Seeds: 000 and 004 (the client loop: input, send, recv, print).
+ * See also: server.c (the same loop, for many clients), NOTES.md,
+ * ../lib/echo_client.c (lesson 01's blocking client, for comparison).
+ * Python notes: 000 and 004 (the client loop: input, send, recv, print).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
-#include <netdb.h>
-#include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT "9002"
+#include "../lib/lab.h"
+
 #define BUF_SIZE 4096
 
-static const char *prog_name = "client";
+static int verbose_option;                  /* -v */
+static unsigned long long wasted;           /* calls that returned EAGAIN */
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT]\n"
-            "  -H ADDR   server address (default 127.0.0.1)\n"
-            "  -p PORT   server port (default %s)\n"
-            "  -h, --help  show this help\n"
-            "Reads lines from standard input, prints the server's replies.\n",
-            prog_name, DEFAULT_PORT);
-    exit(status);
-}
-
-/* connect_to - a connected TCP socket to host:port; exit 1 on failure */
-static int connect_to(const char *host, const char *port)
-{
-    struct addrinfo hints, *res, *ai;
-    int fd = -1, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd == -1)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        rc = errno;
-        close(fd);
-        fd = -1;
-        errno = rc;
-    }
-    freeaddrinfo(res);
-    if (fd == -1)
-        die("connect %s:%s", host, port);
-    return fd;
-}
-
-/* send_all - send every byte of buf, looping over partial sends and EINTR;
- * 0 on success, -1 with errno set */
-static int send_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* receive_replies - recv and print until `lines_owed` newlines have come
- * (or, with lines_owed == -1, until the server closes). Returns the number
- * of lines still owed; a reset, or a close with lines still owed, ends
- * the client with exit status 1. Partial lines wait in stdout's
- * buffer and are flushed once whole. */
-static long receive_replies(int fd, long lines_owed)
+/* try_recv - one non-blocking recv(): print what came; 0 when the server
+ * has closed, 1 otherwise. *lines_owed drops with each newline. A reset
+ * ends the program (exit 1). */
+static int try_recv(int fd, long *lines_owed)
 {
     char buf[BUF_SIZE];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
 
-    while (lines_owed != 0) {
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
+    if (n == -1) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             die("recv");
-        }
-        if (n == 0) {
-            if (lines_owed > 0) {
-                fprintf(stderr, "%s: server closed the connection\n", prog_name);
-                exit(1);
-            }
-            break;                      /* lines_owed == -1: drained */
-        }
-        fwrite(buf, 1, (size_t)n, stdout);
-        for (ssize_t i = 0; i < n; i++)
-            if (buf[i] == '\n' && lines_owed > 0)
-                lines_owed--;
-        if (memchr(buf, '\n', (size_t)n) != NULL)
-            fflush(stdout);             /* a whole line has arrived: show it */
+        wasted++;                           /* nothing yet: ask again */
+        return 1;
     }
-    return lines_owed;
+    if (n == 0)
+        return 0;
+    fwrite(buf, 1, (size_t)n, stdout);
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\n' && *lines_owed > 0)
+            (*lines_owed)--;
+    if (memchr(buf, '\n', (size_t)n) != NULL)
+        fflush(stdout);                     /* a whole line has arrived: show it */
+    return 1;
+}
+
+/* exchange - send len bytes and poll until lines_owed reply lines are
+ * back (lines_owed == -1: until the server closes): try send(), try
+ * recv(), again and again, never sleeping */
+static void exchange(int fd, const char *data, size_t len, long lines_owed)
+{
+    unsigned long long wasted_before = wasted;
+
+    while (len > 0 || lines_owed != 0) {
+        if (len > 0) {
+            ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+            if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                die("send");
+            if (n == -1) {
+                wasted++;                   /* our send buffer is full */
+            } else {
+                data += n;
+                len -= (size_t)n;
+            }
+        }
+        if (try_recv(fd, &lines_owed) == 0) {
+            if (lines_owed > 0)
+                fatal("server closed the connection");
+            break;                          /* lines_owed == -1: all read */
+        }
+    }
+    if (verbose_option)
+        note("that took %llu wasted calls (EAGAIN)", wasted - wasted_before);
+}
+
+/* on_option - -v */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    (void)arg;
+    verbose_option = 1;
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    int opt, fd, interactive;
+    static const struct lab_option options[] = {
+        {'v', NULL, NULL, "say on stderr how many calls each reply wasted"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {
+        .about = "Reads lines from standard input, prints the server's replies.",
+        .default_port = "9002", .is_client = 1, .options = options, .on_option = on_option};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
+    int fd = connect_to(args.host, args.port);  /* a blocking connect, then: */
+    int flags = fcntl(fd, F_GETFL);
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t line_len;
 
-    while ((opt = getopt_long(argc, argv, "H:p:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': host = optarg; break;
-        case 'p': port = optarg; break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
-        || atol(port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
-        usage(stderr, 2);
-    }
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+        die("fcntl O_NONBLOCK");            /* sock.setblocking(False) */
 
-    fd = connect_to(host, port);
-    interactive = isatty(STDIN_FILENO);
-
-    for (;;) {
-        if (interactive) {
-            fputs(">>> ", stdout);
-            fflush(stdout);
-        }
-        line_len = getline(&line, &line_cap, stdin);
-        if (line_len == -1)
-            break;                          /* end of input */
-        if (line[line_len - 1] == '\n')
-            line_len--;
-        if (line_len == 0)
-            continue;                       /* if not msg: continue */
-        line[line_len++] = '\n';            /* send the line with its newline */
-        if (send_all(fd, line, (size_t)line_len) == -1)
-            die("send");
-        receive_replies(fd, 1);             /* blocks until the reply is whole */
-    }
+    /* input, send, poll until the reply is back, print: line by line */
+    while ((line_len = read_input_line(&line, &line_cap)) != -1)
+        exchange(fd, line, (size_t)line_len, 1);
     free(line);
 
     /* Half-close: the server sees end of file, sends what it still owes
      * and closes; we print it all. */
     if (shutdown(fd, SHUT_WR) == -1)
         die("shutdown");
-    receive_replies(fd, -1);
+    exchange(fd, NULL, 0, -1);
+    if (verbose_option)
+        note("%llu wasted calls in all", wasted);
     close(fd);
     return 0;
 }

@@ -3,10 +3,12 @@
 #
 # 1. Starts the polling server with -v: each second it reports how many
 #    calls came back with EAGAIN (wasted), and the demo measures the CPU it
-#    burns while nobody is connected: about one whole core.
+#    burns while nobody is connected (about one whole core) and prints the
+#    rate of wasted calls it reported (tens of thousands a second here).
 # 2. Two clients at once: both are answered (in lesson 01 the second waited).
 # 3. Restarts it with --sleep 100: the wasted calls drop to about ten a
-#    second and the CPU to nothing, but a reply can now take up to 0.1 s.
+#    second (measured and printed again) and the CPU to nothing, but a
+#    reply can now take up to 0.1 s.
 # 4. The two other ways out of blocking: timeout (block, but not forever)
 #    and sigio (let the kernel send a signal).
 # Every line is labelled with who printed it. Ctrl-C stops everything.
@@ -48,8 +50,9 @@ pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 # server_pid and port
 start_server() {
   : >"$work/server.out"
+  : >"$work/server.err"
   # (the order matters: the labeller must start before stdout goes to the file)
-  ./server -p 0 "$@" 2> >(label server) >"$work/server.out" &
+  ./server -p 0 "$@" 2> >(tee -a "$work/server.err" | label server) >"$work/server.out" &
   server_pid=$!
   port=""
   for _ in $(seq 200); do
@@ -69,7 +72,20 @@ stop_server() {
   server_pid=""
 }
 
+# show_rate - the wasted calls of the server's latest "last second" line
+show_rate() {
+  local rate _
+  for _ in $(seq 60); do     # the first report comes one second after the start
+    grep -q 'last second:' "$work/server.err" && break
+    sleep 0.05
+  done
+  rate=$(grep -oE 'last second: [0-9]+ wasted' "$work/server.err" | tail -n 1 | grep -oE '[0-9]+')
+  say "...and in its last second it asked 'anything yet?' ${rate:-?} times, every answer EAGAIN"
+}
+
 # show_cpu - the share of one core the server used over the last second
+# (/proc/PID/stat counts in units of 1/CLK_TCK s: 10 ms; the kernel's own
+# tick may be shorter, see NOTES.md section 7)
 show_cpu() {
   local hz t0 t1
   hz=$(getconf CLK_TCK)
@@ -85,7 +101,7 @@ start_server -v
 pause
 say "nobody is connected, and yet..."
 show_cpu
-say "...it asks accept() 'anyone yet?' hundreds of thousands of times a second"
+show_rate
 pause 2
 
 say "client 1 connects and says hello, and stays connected"
@@ -101,11 +117,12 @@ pause 3
 stop_server
 pause
 
-say "now with the seeds' time.sleep(): --sleep 100 after every idle pass"
+say "now with the Python notes' time.sleep(): --sleep 100 after every idle pass"
 start_server -v --sleep 100
 pause 2
 show_cpu
-say "about ten wasted calls a second, almost no CPU; the price is latency:"
+show_rate
+say "almost no CPU; the price is latency:"
 { echo "is anybody there?"; } | ./client -p "$port" 2>&1 | label client &
 pause 2
 say "(that reply waited up to 100 ms for the server to wake up)"

@@ -1,77 +1,62 @@
 /* server.c - a non-blocking echo-upper server that polls, and counts its waste
  *
- * The seeds' second IO model. Every socket is put in non-blocking mode
- * (Python's setblocking(False) is fcntl(O_NONBLOCK)), so accept(), recv()
- * and send() never sleep: when there is nothing to do they fail at once
- * with EAGAIN (Python raises BlockingIOError). The process never waits, so
- * it must keep asking. One pass of the polling loop is the seeds' loop:
+ * The second IO model of the Python notes. Every socket is put in
+ * non-blocking mode (Python's setblocking(False) is fcntl(O_NONBLOCK)), so
+ * accept(), recv() and send() never sleep: with nothing to do they fail at
+ * once with EAGAIN (Python raises BlockingIOError). The process never
+ * waits, so it must keep asking. One pass of the polling loop, poll_loop()
+ * below, is the Python notes' loop:
  *
  *   1. try accept(); a new client joins the client list;
- *   2. try recv() on every client; what comes in is upper-cased and
- *      appended to that client's pending output (the seeds' to-send list);
+ *   2. try recv() on every client; what comes in is upper-cased and added
+ *      to that client's pending output (the to-send list);
  *   3. try send() on every client with pending output; whatever the
  *      kernel takes is dropped from the front of it;
- *   4. clients that left or failed were put on the closed list during the
- *      pass; only now are they removed (never remove from the list you are
- *      walking, which is why the seeds keep del_datas and closed_cs).
+ *   4. clients that left or failed were marked during the pass (the
+ *      closed list); only now are they removed: never remove from the list
+ *      you are walking, which is why the Python notes keep del_datas.
  *
- * It serves many clients at once with one thread, but it never sleeps:
- * idle, it burns a whole CPU core asking "anything yet?" hundreds of
- * thousands of times a second. It counts those wasted calls (calls that
- * returned EAGAIN); -v prints the count every second, and the total is
- * printed at exit.
- * --sleep MS adds the seeds' time.sleep(): after a pass that found nothing
- * to do the loop sleeps MS milliseconds, trading reply latency for CPU.
+ * One thread serves many clients at once, but it never sleeps: idle, it
+ * burns a whole core asking "anything yet?" tens of thousands of times a
+ * second. It counts those wasted calls (EAGAIN): -v prints them every
+ * second, the total at exit. --sleep MS is the Python notes' time.sleep()
+ * after a pass that did nothing: less CPU, slower replies. Kept honest:
+ * output owed to clients that do not read is capped per client and in
+ * total, and past a cap the server stops reading the clients it owes;
+ * running out of descriptors refuses one connection, not every pass.
  *
- * The busy loop is the lesson; the rest is kept honest: a client's
- * pending output is capped and the server stops reading a client whose
- * output is over the cap (so one client that never reads costs at most
- * PENDING_CAP bytes and stalls nobody), resets and half-closes are handled,
- * and running out of descriptors refuses the one connection instead of
- * leaving it queued and retried on every pass.
- *
- * Usage: ./server [-H ADDR] [-p PORT] [-v] [--sleep MS]
- *                                        (defaults: 127.0.0.1, 9002, no sleep)
- *
- * See also: client.c, timeout.c (settimeout), sigio.c (signal-driven IO),
- * NOTES.md.
- * Seeds: 000 and 004 (the polling loop with its lists), 001 (the sleep),
- * 004 (the IO models).
+ * Usage: ./server [-H ADDR] [-p PORT] [-v] [--sleep MS]  (127.0.0.1, 9002, 0)
+ * See also: client.c, timeout.c, sigio.c, NOTES.md. Python notes: 000 and
+ * 004 (the polling loop and its lists), 001 (the sleep), 004 (IO models).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT "9002"
+#include "../lib/lab.h"
+
 #define BACKLOG 128
 #define BUF_SIZE 16384
-#define PENDING_CAP (256 * 1024)   /* most unsent output one client may have */
-#define ACCEPT_BURST 64            /* most accepts in one pass */
+#define PENDING_CAP (256 * 1024)        /* most output one client may be owed */
+#define OUTPUT_BUDGET (32 * 1024 * 1024) /* most output all clients may be owed */
+#define ACCEPT_BURST 64                 /* most accepts in one pass */
 #define MAX_SLEEP_MS 10000
-#define ADDR_LEN (INET6_ADDRSTRLEN + 8)  /* "host:port" as text */
 
-/* One connected client: the seeds' conn plus its entries in send_datas. */
+/* One connected client: the Python notes' conn plus its send_datas entry. */
 struct client {
     int fd;
     char peer[ADDR_LEN];
     char *pending;              /* upper-cased bytes not yet sent back */
     size_t pending_len, pending_cap;
     int peer_done;              /* it half-closed: send what we owe, then close */
-    int closing;                /* on the closed list; skip it for the rest of the pass */
+    int closing;                /* on the closed list: removed after this pass */
     unsigned long long total;   /* bytes echoed, for the "closed" line */
 };
 
@@ -86,117 +71,20 @@ struct server {
     int spare_fd;               /* held in reserve for EMFILE; see refuse_one() */
     struct client *clients;     /* the client list */
     size_t count, cap;
-    size_t *closed;             /* the closed list: indices into clients */
-    size_t closed_count;
+    size_t owed;                /* pending output of all clients together */
+    int over_budget;            /* owed passed OUTPUT_BUDGET; see read_from() */
     struct counters now, last_second;
-    double accept_paused_until; /* no spare descriptor: rest accept() until then */
 };
 
-static const char *prog_name = "server";
+static void accept_new_clients(struct server *srv);
+static void read_from(struct server *srv, size_t i);
+static void write_to(struct server *srv, size_t i);
+static void remove_closed(struct server *srv);
+static void report_second(struct server *srv);
+static void nap(long sleep_ms);
 
-/* Written by the signal handler, read by the loop. */
-static volatile sig_atomic_t stop_requested = 0;
-
-/* log_line - one whole line on stderr: "server: message[: reason]"
- * Built first and written with one fprintf (one write() on unbuffered
- * stderr), so lines from several processes never interleave mid-line. */
-static void log_line(int errnum, const char *fmt, va_list ap)
-{
-    char msg[512];
-
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (errnum != 0)
-        fprintf(stderr, "%s: %s: %s\n", prog_name, msg, strerror(errnum));
-    else
-        fprintf(stderr, "%s: %s\n", prog_name, msg);
-}
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
-/* warn - report one connection's trouble with the reason from errno */
-static void warn(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(saved_errno, fmt, ap);
-    va_end(ap);
-}
-
-/* note - one line on stderr about an event (a client came, a client left) */
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_line(0, fmt, ap);
-    va_end(ap);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [-v] [--sleep MS]\n"
-            "  -H ADDR     address to listen on (default 127.0.0.1)\n"
-            "  -p PORT     port to listen on, 0 = any free port (default %s)\n"
-            "  -v          print the wasted calls (EAGAIN) every second\n"
-            "  --sleep MS  sleep MS milliseconds (0-%d) after a pass that found\n"
-            "              nothing to do (default 0: never sleep, spin)\n"
-            "  -h, --help  show this help\n",
-            prog_name, DEFAULT_PORT, MAX_SLEEP_MS);
-    exit(status);
-}
-
-/* on_stop_signal - SIGINT/SIGTERM handler: only set the flag. The loop
- * never blocks (its one sleep, nanosleep, returns early with EINTR), so it
- * sees the flag within one pass. */
-static void on_stop_signal(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-}
-
-/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;        /* no SA_RESTART: let nanosleep() see EINTR */
-    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
-        die("sigaction");
-
-    /* send() also passes MSG_NOSIGNAL; ignoring SIGPIPE as well covers
-     * every other way of writing to a socket. */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) == -1)
-        die("sigaction");
-}
-
-/* now_seconds - the monotonic clock in seconds (never jumps with the date) */
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* set_nonblocking - O_NONBLOCK on fd: Python's sock.setblocking(False) */
+/* set_nonblocking - O_NONBLOCK on fd: Python's sock.setblocking(False).
+ * F_GETFL first, so that the other status flags are kept. */
 static int set_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
@@ -206,119 +94,55 @@ static int set_nonblocking(int fd)
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* format_addr - "host:port" of a socket address, into buf */
-static void format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+/* poll_loop - the polling loop: accept, recv from all, send to all,
+ * remove the closed; until SIGINT/SIGTERM. No call in it ever sleeps. */
+static void poll_loop(struct server *srv, int verbose, long sleep_ms)
 {
-    char host[INET6_ADDRSTRLEN], port[8];
+    long long next_report = now_ms() + 1000;
 
-    if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(buf, size, "?:?");
-    else
-        snprintf(buf, size, "%s:%s", host, port);
-}
+    while (!stop_requested) {
+        unsigned long long useful_before = srv->now.useful;
 
-/* open_listener - socket, SO_REUSEADDR, bind, listen, O_NONBLOCK; exit 1
- * on failure */
-static int open_listener(const char *host, const char *port)
-{
-    struct addrinfo hints, *res;
-    int listen_fd, one = 1, rc;
+        accept_new_clients(srv);
+        for (size_t i = 0; i < srv->count; i++)
+            read_from(srv, i);
+        for (size_t i = 0; i < srv->count; i++)
+            write_to(srv, i);
+        remove_closed(srv);
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
+        if (verbose && now_ms() >= next_report) {
+            report_second(srv);
+            next_report += 1000;
+        }
+        if (sleep_ms > 0 && srv->now.useful == useful_before)
+            nap(sleep_ms);              /* a pass that found nothing to do */
     }
-
-    listen_fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-    if (listen_fd == -1)
-        die("socket");
-
-    /* Without SO_REUSEADDR a restarted server could not bind while the
-     * connections of its previous run sit in TIME_WAIT. */
-    if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
-        die("setsockopt SO_REUSEADDR");
-
-    if (bind(listen_fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
-    freeaddrinfo(res);
-
-    if (listen(listen_fd, BACKLOG) == -1)
-        die("listen");
-
-    /* server.setblocking(False): accept() now fails with EAGAIN instead
-     * of sleeping until a client comes. */
-    if (set_nonblocking(listen_fd) == -1)
-        die("fcntl O_NONBLOCK");
-    return listen_fd;
 }
 
-/* print_ready_line - "listening on ADDR:PORT" on stdout, with the real port */
-static void print_ready_line(int listen_fd)
-{
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof addr;
-    char where[ADDR_LEN];
+/* is_eagain - "nothing to do right now" (BlockingIOError). POSIX lets
+ * EWOULDBLOCK differ from EAGAIN; on Linux they are the same number. */
+static int is_eagain(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
-    if (getsockname(listen_fd, (struct sockaddr *)&addr, &len) == -1)
-        die("getsockname");
-    format_addr((struct sockaddr *)&addr, len, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-}
-
-/* upper_bytes - ASCII a-z to A-Z in place, every other byte unchanged
- * (not toupper(), whose answer depends on the locale) */
-static void upper_bytes(char *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] >= 'a' && buf[i] <= 'z')
-            buf[i] = (char)(buf[i] - 'a' + 'A');
-}
-
-/* is_eagain - true for "nothing to do right now". POSIX allows
- * EWOULDBLOCK to differ from EAGAIN; on Linux they are the same number. */
-static int is_eagain(int err)
-{
-    return err == EAGAIN || err == EWOULDBLOCK;
-}
-
-/* mark_closed - put client i on the closed list; it is removed after the pass */
+/* mark_closed - put client i on the closed list; removed after the pass */
 static void mark_closed(struct server *srv, size_t i)
 {
-    if (srv->clients[i].closing)
-        return;
     srv->clients[i].closing = 1;
-    srv->closed[srv->closed_count++] = i;   /* room for every client: see add_client */
 }
 
-/* add_client - append a freshly accepted, non-blocking fd to the client
- * list; -1 (fd left to the caller) if memory runs out */
+/* add_client - append a non-blocking fd to the client list; -1 (the fd
+ * left to the caller) if memory runs out */
 static int add_client(struct server *srv, int fd, const char *peer)
 {
     if (srv->count == srv->cap) {
         size_t new_cap = srv->cap ? srv->cap * 2 : 16;
         struct client *clients = realloc(srv->clients, new_cap * sizeof *clients);
-        size_t *closed;
 
         if (clients == NULL)
             return -1;
         srv->clients = clients;
-        /* The closed list never holds more entries than the client list. */
-        closed = realloc(srv->closed, new_cap * sizeof *closed);
-        if (closed == NULL)
-            return -1;
-        srv->closed = closed;
         srv->cap = new_cap;
     }
-    memset(&srv->clients[srv->count], 0, sizeof srv->clients[0]);
-    srv->clients[srv->count].fd = fd;
+    srv->clients[srv->count] = (struct client){.fd = fd};
     snprintf(srv->clients[srv->count].peer, ADDR_LEN, "%s", peer);
     srv->count++;
     return 0;
@@ -327,15 +151,15 @@ static int add_client(struct server *srv, int fd, const char *peer)
 /* refuse_one - EMFILE/ENFILE on accept(): the connection stays queued in
  * the kernel, and a polling loop would fail on it again on every pass.
  * Close the spare descriptor kept for this moment, accept the connection
- * and close it at once (the client sees end of file), then take the
- * spare back. With no spare, rest accept() for a second instead. */
+ * and close it at once (the client sees end of file), then take the spare
+ * back. With no spare, pause a second (everyone waits: a last resort). */
 static void refuse_one(struct server *srv)
 {
     int fd;
 
     if (srv->spare_fd == -1) {
-        warn("accept (no spare descriptor: not accepting for 1 s)");
-        srv->accept_paused_until = now_seconds() + 1.0;
+        warn("accept (no spare descriptor: pausing 1 s)");
+        pause_briefly();
         return;
     }
     close(srv->spare_fd);
@@ -344,17 +168,12 @@ static void refuse_one(struct server *srv)
         close(fd);
         note("out of descriptors: refused a connection (closed at once)");
     }
-    srv->spare_fd = open("/dev/null", O_RDONLY);
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* accept_new_clients - step 1: accept until EAGAIN (or a burst's worth) */
 static void accept_new_clients(struct server *srv)
 {
-    if (srv->accept_paused_until > 0.0) {
-        if (now_seconds() < srv->accept_paused_until)
-            return;
-        srv->accept_paused_until = 0.0;
-    }
     for (int burst = 0; burst < ACCEPT_BURST; burst++) {
         struct sockaddr_storage peer_addr;
         socklen_t peer_len = sizeof peer_addr;
@@ -372,8 +191,8 @@ static void accept_new_clients(struct server *srv)
                 refuse_one(srv);
                 return;
             }
-            warn("accept");                 /* ENOBUFS, ENOMEM: rest a while */
-            srv->accept_paused_until = now_seconds() + 0.1;
+            warn("accept");                 /* ENOBUFS, ENOMEM: rest a second */
+            pause_briefly();
             return;
         }
         srv->now.useful++;
@@ -389,26 +208,34 @@ static void accept_new_clients(struct server *srv)
     }
 }
 
-/* append_pending - add n bytes to a client's pending output; -1 if out of
- * memory. The caller keeps pending_len + n <= PENDING_CAP. */
-static int append_pending(struct client *c, const char *data, size_t n)
+/* check_budget - after owed changed: say once when the total passes
+ * OUTPUT_BUDGET, and resume reading everyone once half of it is paid */
+static void check_budget(struct server *srv)
 {
-    if (c->pending_len + n > c->pending_cap) {
-        size_t new_cap = c->pending_cap ? c->pending_cap : BUF_SIZE;
-        char *grown;
-
-        while (new_cap < c->pending_len + n)
-            new_cap *= 2;
-        if (new_cap > PENDING_CAP)
-            new_cap = PENDING_CAP;
-        grown = realloc(c->pending, new_cap);
-        if (grown == NULL)
-            return -1;
-        c->pending = grown;
-        c->pending_cap = new_cap;
+    if (!srv->over_budget && srv->owed >= OUTPUT_BUDGET) {
+        srv->over_budget = 1;
+        note("output budget of %d MiB reached: not reading clients owed output until they read",
+             OUTPUT_BUDGET >> 20);
+    } else if (srv->over_budget && srv->owed < OUTPUT_BUDGET / 2) {
+        srv->over_budget = 0;
+        note("output budget: under half again, reading every client");
     }
-    memcpy(c->pending + c->pending_len, data, n);
-    c->pending_len += n;
+}
+
+/* make_room - grow pending (doubling, up to PENDING_CAP) for n more bytes;
+ * -1 if out of memory. read_from() keeps pending_len + n <= PENDING_CAP. */
+static int make_room(struct client *c, size_t n)
+{
+    size_t new_cap = c->pending_cap ? c->pending_cap * 2 : BUF_SIZE;
+    char *grown;
+
+    if (c->pending_len + n <= c->pending_cap)
+        return 0;
+    new_cap = new_cap < PENDING_CAP ? new_cap : PENDING_CAP;
+    if ((grown = realloc(c->pending, new_cap)) == NULL)
+        return -1;
+    c->pending = grown;
+    c->pending_cap = new_cap;
     return 0;
 }
 
@@ -420,18 +247,19 @@ static void read_from(struct server *srv, size_t i)
     size_t room = PENDING_CAP - c->pending_len;
     ssize_t n;
 
-    /* Over the cap (a client that sends but does not read): leave its
-     * bytes in the kernel. Its receive buffer fills, TCP tells it to stop
-     * sending, and our memory stays bounded. Reading resumes once
-     * write_to() has drained some of the backlog. */
-    if (c->closing || c->peer_done || room == 0)
+    /* A client that sends but does not read: once it is owed PENDING_CAP,
+     * or anything while all are owed OUTPUT_BUDGET, leave its bytes in the
+     * kernel. Its receive buffer fills, TCP tells it to stop sending, and
+     * our memory stays bounded; write_to() drains, then reading resumes.
+     * Clients owed nothing are still read: a newcomer is served at once. */
+    if (c->closing || c->peer_done || room == 0 || (srv->over_budget && c->pending_len > 0))
         return;
     n = recv(c->fd, buf, room < sizeof buf ? room : sizeof buf, 0);
     if (n == -1) {
         if (is_eagain(errno))
             srv->now.recv_wasted++;         /* nothing yet: ask again next pass */
         else if (errno != EINTR) {
-            warn("recv from %s", c->peer);  /* ECONNRESET: the seeds' ConnectionResetError */
+            warn("recv from %s", c->peer);  /* ECONNRESET: ConnectionResetError */
             mark_closed(srv, i);
         }
         return;
@@ -441,11 +269,16 @@ static void read_from(struct server *srv, size_t i)
         c->peer_done = 1;
         return;
     }
-    upper_bytes(buf, (size_t)n);
-    if (append_pending(c, buf, (size_t)n) == -1) {
+    if (make_room(c, (size_t)n) == -1) {
         warn("out of memory for %s", c->peer);
         mark_closed(srv, i);
+        return;
     }
+    upper_bytes(buf, (size_t)n);
+    memcpy(c->pending + c->pending_len, buf, (size_t)n);
+    c->pending_len += (size_t)n;
+    srv->owed += (size_t)n;
+    check_budget(srv);
 }
 
 /* write_to - step 3 for one client: try send() of its pending output; drop
@@ -474,6 +307,8 @@ static void write_to(struct server *srv, size_t i)
         c->total += (unsigned long long)n;
         c->pending_len -= (size_t)n;
         memmove(c->pending, c->pending + n, c->pending_len);
+        srv->owed -= (size_t)n;
+        check_budget(srv);
         if (c->pending_len == 0) {          /* idle clients hold no buffer */
             free(c->pending);
             c->pending = NULL;
@@ -486,46 +321,43 @@ static void write_to(struct server *srv, size_t i)
     }
 }
 
-/* remove_closed - step 4: close the clients on the closed list, then
- * squeeze them out of the client list (keeping the others in order of
- * arrival). Done after the pass, never while walking the list. */
+/* remove_closed - step 4: close the clients on the closed list and
+ * squeeze them out of the client list (the others keep their order).
+ * Done after the pass, never while walking the list. */
 static void remove_closed(struct server *srv)
 {
     size_t kept = 0;
 
-    if (srv->closed_count == 0)
-        return;
-    for (size_t k = 0; k < srv->closed_count; k++) {
-        struct client *c = &srv->clients[srv->closed[k]];
+    for (size_t i = 0; i < srv->count; i++) {
+        struct client *c = &srv->clients[i];
 
+        if (!c->closing) {
+            srv->clients[kept++] = *c;
+            continue;
+        }
         close(c->fd);
         free(c->pending);
+        srv->owed -= c->pending_len;
     }
-    srv->closed_count = 0;
-    for (size_t i = 0; i < srv->count; i++)
-        if (!srv->clients[i].closing)
-            srv->clients[kept++] = srv->clients[i];
     srv->count = kept;
+    check_budget(srv);
 }
 
 /* report_second - with -v: the wasted calls of the last second, on stderr */
 static void report_second(struct server *srv)
 {
     struct counters *a = &srv->now, *b = &srv->last_second;
-    unsigned long long accept_w = a->accept_wasted - b->accept_wasted;
-    unsigned long long recv_w = a->recv_wasted - b->recv_wasted;
-    unsigned long long send_w = a->send_wasted - b->send_wasted;
+    unsigned long long acc = a->accept_wasted - b->accept_wasted,
+                       rcv = a->recv_wasted - b->recv_wasted, snd = a->send_wasted - b->send_wasted;
 
     note("last second: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, %zu clients",
-         accept_w + recv_w + send_w, accept_w, recv_w, send_w, a->useful - b->useful, srv->count);
+         acc + rcv + snd, acc, rcv, snd, a->useful - b->useful, srv->count);
     *b = *a;
 }
 
-/* nap - the seeds' time.sleep(): after a pass with nothing to do, sleep.
- * A signal ends the sleep early (EINTR). A signal that lands just before
- * nanosleep() starts cannot end it, so long naps are taken in slices of at
- * most 100 ms with the stop flag checked in between: SIGTERM is always
- * seen within 0.1 s. */
+/* nap - the Python notes' time.sleep(). A signal ends nanosleep() early
+ * (EINTR), but one that lands just before it starts cannot: so naps are
+ * taken in slices of at most 100 ms, the stop flag checked in between. */
 static void nap(long sleep_ms)
 {
     while (sleep_ms > 0 && !stop_requested) {
@@ -538,105 +370,53 @@ static void nap(long sleep_ms)
     }
 }
 
-/* poll_loop - the polling loop: accept, recv from all, send to all,
- * remove the closed; until SIGINT/SIGTERM */
-static void poll_loop(struct server *srv, int verbose, long sleep_ms)
+static int verbose_option;          /* -v */
+static long sleep_option;           /* --sleep MS */
+
+/* on_option - -v and --sleep MS (whole milliseconds, 0..MAX_SLEEP_MS) */
+static void on_option(int key, const char *arg)
 {
-    double next_report = now_seconds() + 1.0;
-
-    while (!stop_requested) {
-        unsigned long long useful_before = srv->now.useful;
-
-        accept_new_clients(srv);
-        for (size_t i = 0; i < srv->count; i++)
-            read_from(srv, i);
-        for (size_t i = 0; i < srv->count; i++)
-            write_to(srv, i);
-        remove_closed(srv);
-
-        if (verbose && now_seconds() >= next_report) {
-            report_second(srv);
-            next_report += 1.0;
-        }
-        if (sleep_ms > 0 && srv->now.useful == useful_before)
-            nap(sleep_ms);
-    }
-}
-
-/* shut_down - close every client and the sockets, free everything, and
- * print the totals: the wasted calls of the whole run */
-static void shut_down(struct server *srv, double run_seconds)
-{
-    for (size_t i = 0; i < srv->count; i++)
-        mark_closed(srv, i);
-    remove_closed(srv);
-    free(srv->clients);
-    free(srv->closed);
-    note("stopping: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, in %.1f s",
-         srv->now.accept_wasted + srv->now.recv_wasted + srv->now.send_wasted,
-         srv->now.accept_wasted, srv->now.recv_wasted, srv->now.send_wasted, srv->now.useful,
-         run_seconds);
-    close(srv->listen_fd);
-    if (srv->spare_fd != -1)
-        close(srv->spare_fd);
-}
-
-/* parse_sleep - the --sleep argument: whole milliseconds 0..MAX_SLEEP_MS */
-static long parse_sleep(const char *text)
-{
-    char *end;
-    long ms;
-
-    errno = 0;
-    ms = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || ms < 0 || ms > MAX_SLEEP_MS) {
-        fprintf(stderr, "%s: bad --sleep '%s' (milliseconds, 0-%d)\n", prog_name, text,
-                MAX_SLEEP_MS);
-        usage(stderr, 2);
-    }
-    return ms;
+    if (key == 'v')
+        verbose_option = 1;
+    else
+        sleep_option = parse_number(arg, 0, MAX_SLEEP_MS, "--sleep");
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {"sleep", required_argument, NULL, 's'},
-        {NULL, 0, NULL, 0}};
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
-    struct server srv = {.listen_fd = -1, .spare_fd = -1};
-    int opt, verbose = 0;
-    long sleep_ms = 0;
-    double started;
+    static const struct lab_option options[] = {
+        {'v', NULL, NULL, "print the wasted calls (EAGAIN) every second"},
+        {'s', "sleep", "MS", "sleep MS ms after a pass that found nothing to do (0: spin)"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {.default_port = "9002", .options = options,
+                                    .on_option = on_option};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
+    struct server srv = {.spare_fd = -1};
 
-    while ((opt = getopt_long(argc, argv, "H:p:vh", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'H': host = optarg; break;
-        case 'p': port = optarg; break;
-        case 'v': verbose = 1; break;
-        case 's': sleep_ms = parse_sleep(optarg); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);          /* getopt printed the reason */
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
-        || atol(port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
-        usage(stderr, 2);
-    }
-
-    install_signals();
-    srv.listen_fd = open_listener(host, port);
-    srv.spare_fd = open("/dev/null", O_RDONLY);     /* the reserve for EMFILE */
+    catch_stop_signals(0, NULL);            /* 0, not SA_RESTART: nap() sees EINTR */
+    srv.listen_fd = open_listener(args.host, args.port, SOCK_CLOEXEC, BACKLOG);
+    /* server.setblocking(False): accept() now fails with EAGAIN instead of
+     * waiting for a client (open_listener() could pass SOCK_NONBLOCK; the
+     * fcntl() pair is the lesson, so it is written out). */
+    if (set_nonblocking(srv.listen_fd) == -1)
+        die("fcntl O_NONBLOCK");
+    srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);  /* the reserve for EMFILE */
     if (srv.spare_fd == -1)
         die("open /dev/null");
     print_ready_line(srv.listen_fd);
-    started = now_seconds();
+    long long started = now_ms();
 
-    poll_loop(&srv, verbose, sleep_ms);
-    shut_down(&srv, now_seconds() - started);
+    poll_loop(&srv, verbose_option, sleep_option);
+
+    for (size_t i = 0; i < srv.count; i++)
+        mark_closed(&srv, i);
+    remove_closed(&srv);
+    free(srv.clients);
+    note("stopping: %llu wasted calls (accept %llu, recv %llu, send %llu), %llu useful, in %.1f s",
+         srv.now.accept_wasted + srv.now.recv_wasted + srv.now.send_wasted,
+         srv.now.accept_wasted, srv.now.recv_wasted, srv.now.send_wasted, srv.now.useful,
+         (double)(now_ms() - started) / 1000.0);
+    close(srv.listen_fd);
+    close(srv.spare_fd);
     return 0;
 }

@@ -24,7 +24,8 @@
  * Usage: ./sigio [-n COUNT] [-i INTERVAL_MS]     (defaults: 5, 500)
  *
  * See also: server.c (polling), timeout.c, NOTES.md.
- * Seed: 004 (the five IO models: signal-driven IO is named, not shown).
+ * Python notes: 004 (the five IO models: signal-driven IO is named, not
+ * shown).
  * Linux-specific in part: F_SETOWN is POSIX (there for SIGURG), but
  * O_ASYNC and SIGIO on readiness are not in POSIX 2008; Linux and the BSDs
  * have them, and glibc declares them also under _POSIX_C_SOURCE.
@@ -34,54 +35,24 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../lib/lab.h"
 
 #define MAX_COUNT 1000
 #define MAX_INTERVAL_MS 10000
 #define WORK_SLICE 2000           /* numbers tested for primality per slice */
 
-static const char *prog_name = "sigio";
-
 /* Set by the SIGIO handler, cleared by the work loop. */
 static volatile sig_atomic_t io_ready = 0;
 static volatile sig_atomic_t sigio_count = 0;
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-n COUNT] [-i INTERVAL_MS]\n"
-            "  -n COUNT        datagrams the child sends (1-%d, default 5)\n"
-            "  -i INTERVAL_MS  milliseconds between them (0-%d, default 500)\n"
-            "  -h, --help      show this help\n",
-            prog_name, MAX_COUNT, MAX_INTERVAL_MS);
-    exit(status);
-}
 
 /* on_sigio - the kernel says the socket is readable: note it, nothing more */
 static void on_sigio(int signo)
@@ -216,43 +187,32 @@ static int work_and_read(int fd, pid_t child, int count)
     return received;
 }
 
-/* parse_range - a whole number in [low, high] for option opt, or exit 2 */
-static long parse_range(const char *text, char opt, long low, long high)
-{
-    char *end;
-    long value;
+static int count = 5;               /* -n */
+static long interval_ms = 500;      /* -i */
 
-    errno = 0;
-    value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < low || value > high) {
-        fprintf(stderr, "%s: bad -%c '%s' (%ld-%ld)\n", prog_name, opt, text, low, high);
-        usage(stderr, 2);
-    }
-    return value;
+/* on_option - -n COUNT and -i INTERVAL_MS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'n')
+        count = (int)parse_number(arg, 1, MAX_COUNT, "-n");
+    else
+        interval_ms = parse_number(arg, 0, MAX_INTERVAL_MS, "-i");
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'n', NULL, "COUNT", "datagrams the child sends (default 5)"},
+        {'i', NULL, "INTERVAL_MS", "milliseconds between them (default 500)"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {
+        .about = "Counts primes while a child sends datagrams; SIGIO says when one came.",
+        .options = options, .on_option = on_option};
     struct sockaddr_in addr;
-    int opt, fd, count = 5, received;
-    long interval_ms = 500;
+    int fd, received;
     pid_t child;
 
-    while ((opt = getopt_long(argc, argv, "n:i:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'n': count = (int)parse_range(optarg, 'n', 1, MAX_COUNT); break;
-        case 'i': interval_ms = parse_range(optarg, 'i', 0, MAX_INTERVAL_MS); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-
+    lab_parse(argc, argv, &cmd);
     install_sigio();
     fd = open_signal_driven_socket(&addr);
     printf("waiting for %d datagrams on 127.0.0.1:%d, counting primes meanwhile\n", count,

@@ -2,7 +2,7 @@
  * a connect() that gives up
  *
  * Between "block forever" (lesson 01) and "never block" (this lesson's
- * server) lies the seeds' third choice, sock.settimeout(sec): block, but
+ * server) lies the Python notes' third choice, sock.settimeout(sec): block, but
  * at most so long. The kernel offers it per socket as two options:
  *
  *   SO_RCVTIMEO  a blocked recv()/accept() returns after the timeout with
@@ -25,7 +25,7 @@
  * Usage: ./timeout [-t SECS]            (default: 1 second; fractions allowed)
  *
  * See also: server.c (never block), sigio.c (be told), NOTES.md.
- * Seed: 002 (settimeout, "timeout detection").
+ * Python notes: 002 (settimeout, "timeout detection").
  * Linux-specific in one detail: a listener whose accept queue is full
  * drops new SYNs (other systems may refuse the connection instead, and
  * then the connect part reports "Connection refused").
@@ -35,90 +35,29 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "../lib/lab.h"
 
 #define CHUNK (64 * 1024)
 #define MAX_QUEUE_FILL 16     /* connections tried before the SYN is dropped */
 
-static const char *prog_name = "timeout";
-
-/* die - report a setup failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-t SECS]\n"
-            "  -t SECS   the deadline for recv, send and connect (default 1, e.g. 0.5)\n"
-            "  -h, --help  show this help\n"
-            "Shows SO_RCVTIMEO, SO_SNDTIMEO and a connect() with a deadline on 127.0.0.1.\n",
-            prog_name);
-    exit(status);
-}
-
-/* now_seconds - the monotonic clock in seconds */
-static double now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* open_local_listener - a TCP listener on 127.0.0.1, any port; its address
- * into *addr */
-static int open_local_listener(int backlog, struct sockaddr_in *addr)
+/* local_listener - a TCP listener on 127.0.0.1, any free port; its
+ * address into *addr (for connect()) */
+static int local_listener(int backlog, struct sockaddr_in *addr)
 {
     socklen_t len = sizeof *addr;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = open_listener("127.0.0.1", "0", 0, backlog);
 
-    if (fd == -1)
-        die("socket");
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr->sin_port = 0;                     /* the kernel picks a free port */
-    if (bind(fd, (struct sockaddr *)addr, sizeof *addr) == -1)
-        die("bind");
-    if (listen(fd, backlog) == -1)
-        die("listen");
     if (getsockname(fd, (struct sockaddr *)addr, &len) == -1)
         die("getsockname");
-    return fd;
-}
-
-/* connect_blocking - an ordinary connected socket to addr */
-static int connect_blocking(const struct sockaddr_in *addr)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd == -1)
-        die("socket");
-    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) == -1)
-        die("connect");
     return fd;
 }
 
@@ -139,17 +78,17 @@ static void set_timeout(int fd, int option, double secs)
 static void show_recv_timeout(int conn_fd, double secs)
 {
     char buf[256];
-    double started;
+    long long started;
     ssize_t n;
 
     set_timeout(conn_fd, SO_RCVTIMEO, secs);
     printf("recv: waiting for data that never comes (SO_RCVTIMEO %.2f s)...\n", secs);
     fflush(stdout);
-    started = now_seconds();
+    started = now_ms();
     n = recv(conn_fd, buf, sizeof buf, 0);
     if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
         printf("recv: gave up after %.2f s: %s (Python: socket.timeout)\n",
-               now_seconds() - started, strerror(errno));
+               (double)(now_ms() - started) / 1000, strerror(errno));
     else if (n == -1)
         die("recv");
     else
@@ -162,7 +101,7 @@ static void show_send_timeout(int conn_fd, double secs)
 {
     static char chunk[CHUNK];
     unsigned long long total = 0;
-    double started = now_seconds();
+    long long started = now_ms();
 
     set_timeout(conn_fd, SO_SNDTIMEO, secs);
     printf("send: writing to a peer that never reads (SO_SNDTIMEO %.2f s)...\n", secs);
@@ -170,7 +109,7 @@ static void show_send_timeout(int conn_fd, double secs)
     for (;;) {
         ssize_t n;
 
-        started = now_seconds();
+        started = now_ms();
         n = send(conn_fd, chunk, sizeof chunk, MSG_NOSIGNAL);
         if (n == -1) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -182,7 +121,7 @@ static void show_send_timeout(int conn_fd, double secs)
             printf("send: a short count, %zd of %d bytes, when the timeout hit\n", n, CHUNK);
     }
     printf("send: %llu bytes went into the kernel's buffers, then gave up after %.2f s: %s\n",
-           total, now_seconds() - started, strerror(errno));
+           total, (double)(now_ms() - started) / 1000, strerror(errno));
 }
 
 /* connect_with_deadline - non-blocking connect, poll() for writability
@@ -224,14 +163,14 @@ static int connect_with_deadline(int fd, const struct sockaddr_in *addr, double 
 static void show_connect_timeout(double secs)
 {
     struct sockaddr_in addr;
-    int listen_fd = open_local_listener(0, &addr);
+    int listen_fd = local_listener(0, &addr);
     int fds[MAX_QUEUE_FILL];
     int opened = 0, timed_out = 0;
 
     printf("connect: to a listener that never calls accept() (deadline %.2f s)...\n", secs);
     fflush(stdout);
     while (opened < MAX_QUEUE_FILL && !timed_out) {
-        double started = now_seconds();
+        double started = now_ms();
         int fd = socket(AF_INET, SOCK_STREAM, 0);
 
         if (fd == -1)
@@ -241,7 +180,7 @@ static void show_connect_timeout(double secs)
             printf("connect: connection %d completed: it waits in the accept queue\n", opened);
         } else if (errno == ETIMEDOUT) {
             printf("connect: connection %d timed out after %.2f s: the queue is full,"
-                   " the SYN went unanswered\n", opened, now_seconds() - started);
+                   " the SYN went unanswered\n", opened, (double)(now_ms() - started) / 1000);
             timed_out = 1;
         } else {
             printf("connect: connection %d failed: %s\n", opened, strerror(errno));
@@ -253,45 +192,38 @@ static void show_connect_timeout(double secs)
     close(listen_fd);
 }
 
-/* parse_secs - the -t argument: a positive number of seconds, at most an hour */
-static double parse_secs(const char *text)
+static double secs = 1.0;           /* -t */
+
+/* on_option - -t SECS: a positive number of seconds, at most an hour */
+static void on_option(int key, const char *arg)
 {
     char *end;
-    double secs;
 
+    (void)key;
     errno = 0;
-    secs = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !(secs >= 0.001 && secs <= 3600)) {
-        fprintf(stderr, "%s: bad -t '%s' (seconds, 0.001-3600)\n", prog_name, text);
-        usage(stderr, 2);
-    }
-    return secs;
+    secs = strtod(arg, &end);
+    if (errno != 0 || end == arg || *end != '\0' || !(secs >= 0.001 && secs <= 3600))
+        usage_error("bad -t '%s' (seconds, 0.001-3600)", arg);
 }
 
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct lab_option options[] = {
+        {'t', NULL, "SECS", "the deadline for recv, send and connect (default 1, e.g. 0.5)"},
+        {0, NULL, NULL, NULL}};
+    const struct lab_command cmd = {
+        .about = "Shows SO_RCVTIMEO, SO_SNDTIMEO and a connect() with a deadline on 127.0.0.1.",
+        .options = options, .on_option = on_option};
     struct sockaddr_in addr;
-    double secs = 1.0;
-    int opt, listen_fd, client_fd, server_side_fd;
+    int listen_fd, client_fd, server_side_fd;
 
-    while ((opt = getopt_long(argc, argv, "t:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 't': secs = parse_secs(optarg); break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog_name, argv[optind]);
-        usage(stderr, 2);
-    }
-
+    lab_parse(argc, argv, &cmd);
     /* A connected pair on loopback: client_fd is ours, server_side_fd is
      * the peer that neither writes nor reads. */
-    listen_fd = open_local_listener(1, &addr);
-    client_fd = connect_blocking(&addr);
+    listen_fd = local_listener(1, &addr);
+    client_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (client_fd == -1 || connect(client_fd, (struct sockaddr *)&addr, sizeof addr) == -1)
+        die("connect");
     server_side_fd = accept(listen_fd, NULL, NULL);
     if (server_side_fd == -1)
         die("accept");

@@ -208,6 +208,45 @@ stuck_over() {
   [ $(( rss_after - rss_before )) -lt 16384 ]
 }
 
+# instrumented - true when the server runs under valgrind (LAB_WRAP) or
+# was built with AddressSanitizer
+instrumented() { [ -n "$LAB_WRAP" ] || grep -qa __asan_init "$LAB/$L/server"; }
+
+# unread_on_at_least N - true once N connections to the server hold bytes
+# it has not read (Recv-Q > 0 on the server's side): it reads none of them
+unread_on_at_least() {
+  local stuck
+  stuck=$(ss -Htn state established "( sport = :$SERVER_PORT )" 2>/dev/null | awk '$1 > 0' | wc -l)
+  [ "$stuck" -ge "$1" ]
+}
+
+@test "a total output budget: 400 clients that flood and never read cost under 64 MB, a newcomer is served at once" {
+  start_server $L
+  rss_before=$(server_rss_kib)
+  # 400 connections from one process, each sending without end and never
+  # reading (tests/tools/02-owe.c): without a total budget the server would
+  # hold PENDING_CAP (256 KiB) for each, over 100 MB.
+  start_bg owe "$TOOLS/02-owe" -p "$SERVER_PORT" -n 400
+  OWE_PID=$BG_PID
+  wait_for_line "$BG_OUT" '^owing 400$' "$LAB_WAIT" "$OWE_PID"
+  wait_for_line "$SERVER_ERR" 'output budget of 32 MiB reached'
+  # The server now reads none of the 400: their bytes wait in the kernel.
+  wait_until "$LAB_WAIT" unread_on_at_least 400
+  started=$(date +%s%N)
+  run client $L <<<"served at once"
+  assert_success
+  assert_output "SERVED AT ONCE"
+  waited_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  rss_after=$(server_rss_kib)
+  echo "# rss before ${rss_before} KiB, after ${rss_after} KiB; newcomer answered in ${waited_ms} ms" >&3
+  [ "$waited_ms" -lt 5000 ]
+  # Under ASan or valgrind the resident size is mostly the tool's own
+  # bookkeeping (shadow memory, freed blocks held back), which grows with
+  # every allocation: the bound is the plain program's.
+  instrumented || [ $(( rss_after - rss_before )) -lt 65536 ]
+  kill -0 "$SERVER_PID"
+}
+
 @test "500 connections at once, and a newcomer is still served" {
   start_server $L
   hold_start 500
@@ -276,6 +315,22 @@ stuck_over() {
   assert_output "ok 262144"
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
+}
+
+@test "the client polls too: a 12 MB line goes out in pieces while its reply comes back, whole" {
+  start_server $L
+  # A blocking client that sends the whole line before reading deadlocks
+  # here: the server stops reading once it owes 256 KiB, and the kernel's
+  # buffers (a few MB) fill up in both directions.
+  head -c 12000000 /dev/zero | tr '\0' 'a' >"$BATS_TEST_TMPDIR/long"
+  echo >>"$BATS_TEST_TMPDIR/long"
+  client $L -v <"$BATS_TEST_TMPDIR/long" >"$BATS_TEST_TMPDIR/reply" 2>"$BATS_TEST_TMPDIR/client.err"
+  [ "$(wc -c <"$BATS_TEST_TMPDIR/reply")" -eq 12000001 ]
+  [ "$(tr -d 'A\n' <"$BATS_TEST_TMPDIR/reply" | wc -c)" -eq 0 ]
+  run grep -E '^client: that took [0-9]+ wasted calls \(EAGAIN\)$' "$BATS_TEST_TMPDIR/client.err"
+  assert_success
+  run grep -E '^client: [0-9]+ wasted calls in all$' "$BATS_TEST_TMPDIR/client.err"
+  assert_success
 }
 
 # --- the demos --------------------------------------------------------------
