@@ -299,6 +299,8 @@ int main(int argc, char *argv[])
     }
 
     note("stopping after %llu select calls", select_calls);
+    free(sources[STDIN_FILENO]);        /* the terminal, if still watched */
+    sources[STDIN_FILENO] = NULL;
     for (int fd = 0; fd <= max_fd_in_use; fd++)
         if (sources[fd] != NULL)
             forget(sources[fd], NULL);
