@@ -51,6 +51,7 @@
 #define OUT_CAP (64 * 1024)         /* pending output per client */
 #define OUT_BUDGET (8 * 1024 * 1024) /* pending output of all clients together */
 #define SLICE (4 * 1024)            /* over budget: most one read may take */
+#define KERNEL_OUT (64 * 1024)      /* SO_SNDBUF: the kernel's share (it doubles it) */
 #define ACCEPT_BURST 64             /* accepts per round, so clients get turns too */
 #define RETRY_MS 1000               /* while accepting is paused: poll()'s timeout */
 
@@ -228,57 +229,74 @@ static void close_client(struct client *c, const char *why)
     }
 }
 
-/* flush_output - one send() of the pending output; what does not fit is
- * sent when poll() reports POLLOUT. Returns -1 if the client was closed. */
+/* flush_output - one send() of the pending output; what does not fit now
+ * is sent when poll() reports POLLOUT. A client that half-closed is
+ * closed once it is owed nothing. Returns -1 if the client was closed. */
 static int flush_output(struct client *c)
 {
-    ssize_t n;
+    ssize_t n = 0;
 
-    if (c->out_len == 0)
-        return 0;
-    do
-        n = send(c->fd, c->out + c->out_start, c->out_len, MSG_NOSIGNAL);
-    while (n == -1 && errno == EINTR);
-    if (n == -1) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;                   /* send buffer full: wait for POLLOUT */
-        warn("send to %s", c->addr);
-        close_client(c, "send failed");
-        return -1;
+    if (c->out_len > 0) {
+        do
+            n = send(c->fd, c->out + c->out_start, c->out_len, MSG_NOSIGNAL);
+        while (n == -1 && errno == EINTR);
+        if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            warn("send to %s", c->addr);
+            close_client(c, "send failed");
+            return -1;
+        }
     }
-    c->out_start += (size_t)n;
-    c->out_len -= (size_t)n;
-    out_total -= (size_t)n;
-    if (c->out_len == 0)
+    if (n > 0) {
+        c->out_start += (size_t)n;
+        c->out_len -= (size_t)n;
+        out_total -= (size_t)n;
+    }
+    if (c->out_len == 0) {              /* owes nothing: costs nothing */
+        free(c->out);
+        c->out = NULL;
         c->out_start = 0;
-    if (c->out_len == 0 && c->peer_done) {
-        close_client(c, "");            /* half-closed and everything sent */
-        return -1;
+        if (c->peer_done) {
+            close_client(c, "");        /* half-closed and everything sent */
+            return -1;
+        }
     }
     return 0;
 }
 
-/* read_client - one recv() straight into the free end of the output
- * buffer, upper-cased there (over budget, one SLICE at most); then one
- * optimistic send(). Called only when POLLIN was asked for, so there is
- * room. Returns -1 if the client was closed. */
-static int read_client(struct client *c)
+/* queue_output - keep bytes the kernel did not take, behind what the
+ * client is owed already, in a buffer just as big as they are: memory
+ * follows what is owed. 0, or -1 if out of memory. */
+static int queue_output(struct client *c, const char *data, size_t len)
 {
-    size_t room = OUT_CAP - c->out_len;
-    ssize_t n;
+    char *bigger;
 
-    if (c->out == NULL && (c->out = malloc(OUT_CAP)) == NULL) {
-        warn("malloc for %s", c->addr);
-        close_client(c, "out of memory");
-        return -1;
-    }
-    if (c->out_start > 0) {             /* free space as one block at the end */
+    if (c->out_start > 0) {             /* the unsent bytes to the front */
         memmove(c->out, c->out + c->out_start, c->out_len);
         c->out_start = 0;
     }
+    if ((bigger = realloc(c->out, c->out_len + len)) == NULL)
+        return -1;
+    c->out = bigger;
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    out_total += len;
+    return 0;
+}
+
+/* read_client - one recv() into a buffer on the stack (over budget, one
+ * SLICE at most), upper-cased there, then one send() at once: the socket
+ * is nearly always writable, so this saves a poll() round. Only
+ * what the kernel does not take is kept in the client's own buffer and
+ * waits for write interest. Returns -1 if the client was closed. */
+static int read_client(struct client *c)
+{
+    char buf[OUT_CAP];
+    size_t room = OUT_CAP - c->out_len, sent = 0;
+    ssize_t n;
+
     if (out_total >= OUT_BUDGET && room > SLICE)
         room = SLICE;
-    n = recv(c->fd, c->out + c->out_len, room, 0);
+    n = recv(c->fd, buf, room, 0);
     if (n == -1) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
@@ -286,17 +304,20 @@ static int read_client(struct client *c)
         close_client(c, "reset");
         return -1;
     }
-    if (n == 0) {
-        c->peer_done = 1;               /* end of file: the client half-closed */
-        if (c->out_len == 0) {
-            close_client(c, "");
-            return -1;
-        }
-    }
-    upper_bytes(c->out + c->out_len, (size_t)n);
-    c->out_len += (size_t)n;
-    out_total += (size_t)n;
     c->total += (unsigned long long)n;
+    if (n == 0)
+        c->peer_done = 1;               /* end of file: the client half-closed */
+    upper_bytes(buf, (size_t)n);
+    if (c->out_len == 0 && n > 0) {     /* nothing waits: straight to the kernel */
+        ssize_t w = send(c->fd, buf, (size_t)n, MSG_NOSIGNAL);
+
+        sent = w > 0 ? (size_t)w : 0;
+    }
+    if (sent < (size_t)n && queue_output(c, buf + sent, (size_t)n - sent) == -1) {
+        warn("malloc for %s", c->addr);
+        close_client(c, "out of memory");
+        return -1;
+    }
     return flush_output(c);
 }
 
@@ -304,10 +325,11 @@ static int read_client(struct client *c)
 static void add_client(int conn_fd, const char *addr)
 {
     struct client *c = calloc(1, sizeof *c);
-    int flags = fcntl(conn_fd, F_GETFL);
+    int flags = fcntl(conn_fd, F_GETFL), kernel_out = KERNEL_OUT;
     long slot;
 
     if (c == NULL || flags == -1 || fcntl(conn_fd, F_SETFL, flags | O_NONBLOCK) == -1
+        || setsockopt(conn_fd, SOL_SOCKET, SO_SNDBUF, &kernel_out, sizeof kernel_out) == -1
         || map_client(conn_fd, c) == -1
         || (slot = watch(conn_fd, POLLIN)) == -1) {
         warn("new client %s", addr);

@@ -85,6 +85,8 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
 
 @test "a client that never reads is paused; others are served; memory stays bounded" { check_never_reads; }
 
+@test "400 clients that send and never read cost one output budget; a newcomer is served at once" { check_total_budget; }
+
 @test "descriptors at or above FD_SETSIZE are refused, logged, and service goes on" {
   need_nofile 4096
   start_limited 4096

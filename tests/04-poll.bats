@@ -77,6 +77,8 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
 
 @test "a client that never reads is paused; others are served; memory stays bounded" { check_never_reads; }
 
+@test "400 clients that send and never read cost one output budget; a newcomer is served at once" { check_total_budget; }
+
 
 @test "a paused client that resets is closed on POLLERR (unasked), no busy loop" {
   start_server $L -v
