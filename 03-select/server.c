@@ -28,12 +28,10 @@
  * FD_SET on a larger one writes outside the fd_set. A connection that gets
  * such a descriptor is refused: logged and closed, never FD_SET.
  *
- * Usage: ./server [-H ADDR] [-p PORT] [-v] [--log FILE]
- *        (defaults: 127.0.0.1, 9003; --log FILE runs ./logserver FILE)
+ * Usage: ./server [-H ADDR] [-p PORT] [-v] [--log FILE]   (127.0.0.1, 9003)
  *
- * See also: client.c (a select() client: terminal and socket in one
- * select), logserver.c (the Python notes 002 application: the terminal
- * is one more descriptor), NOTES.md, ../04-poll (the same with poll()).
+ * See also: client.c (a select() client), logserver.c (--log FILE runs it:
+ * the terminal is one more descriptor), NOTES.md, ../04-poll (poll()).
  * Python notes: 000, 001, 002, 004 (select's rlist, wlist, xlist and
  * timeout, the `dic` of pending replies, level-triggered readiness).
  */
@@ -62,7 +60,7 @@
 struct client {
     int fd;
     char addr[ADDR_LEN];
-    char *out;                  /* pending output, OUT_CAP bytes, made on first use */
+    char *out;                  /* bytes owed, in a buffer as big as they are */
     size_t out_start, out_len;  /* unsent bytes are out[out_start .. +out_len) */
     int peer_done;              /* the client half-closed: send what we owe, close */
     int paused;                 /* not read, its output waits (logged with -v) */
@@ -97,17 +95,13 @@ static int wants_read(const struct client *c)
 
 /* build_sets - the interest of this round, from the state of each client.
  * select() overwrites its sets with the answer, so they are rebuilt every
- * time. Returns the highest descriptor put in a set. */
+ * time. Returns the highest descriptor that may be in a set. */
 static int build_sets(fd_set *readable, fd_set *writable)
 {
-    int max_fd = -1;
-
     FD_ZERO(readable);
     FD_ZERO(writable);
-    if (!accept_paused) {
+    if (!accept_paused)
         FD_SET(listen_fd, readable);
-        max_fd = listen_fd;
-    }
     for (int fd = 0; fd <= max_client_fd; fd++) {
         struct client *c = clients[fd];
 
@@ -125,10 +119,8 @@ static int build_sets(fd_set *readable, fd_set *writable)
             FD_SET(fd, readable);
         if (c->out_len > 0)             /* write interest only while output waits */
             FD_SET(fd, writable);
-        if (fd > max_fd)
-            max_fd = fd;
     }
-    return max_fd;
+    return listen_fd > max_client_fd ? listen_fd : max_client_fd;
 }
 
 /* handle_ready - do the work select() reported, clients first: a new
@@ -160,12 +152,11 @@ static void reopen_reserve(void)
 }
 
 /* refuse_with_reserve - EMFILE: the pending connection cannot get a
- * descriptor and stays queued, so the listener stays readable and select()
- * would return at once, forever (a busy spin). Close the spare descriptor
- * kept for this moment, accept the connection into it, close it (the
- * client sees the connection closed, not a hang), take the spare back.
- * Without a spare, stop watching the listener until a descriptor frees up
- * (close_client) or select() times out. */
+ * descriptor and stays queued: the listener stays readable, select() would
+ * return at once, forever. Close the spare kept for this moment, accept
+ * into it and close (the client is told at once, not left hanging), take
+ * the spare back. Without a spare, stop watching the listener until a
+ * descriptor frees up (close_client) or select() times out. */
 static void refuse_with_reserve(void)
 {
     struct sockaddr_storage peer_addr;
@@ -378,18 +369,6 @@ static void block_stop_signals(sigset_t *wait_mask)
     sigdelset(wait_mask, SIGTERM);
 }
 
-/* on_tick - select() timed out: nothing happened for TICK_SECS seconds */
-static void on_tick(void)
-{
-    if (verbose)
-        note("select timed out after %d s: nothing to do", TICK_SECS);
-    reopen_reserve();
-    if (accept_paused) {
-        accept_paused = 0;              /* try accept() again */
-        note("trying to accept again");
-    }
-}
-
 /* run_logserver - --log FILE: the Python notes 002 application is its own
  * program, logserver (logserver.c), beside this one; the option runs it */
 static void run_logserver(const char *argv0, struct lab_args args, const char *file)
@@ -408,10 +387,8 @@ static const char *log_path = NULL;
 
 static void on_option(int key, const char *arg)
 {
-    if (key == 'v')
-        verbose = 1;
-    else
-        log_path = arg;
+    verbose |= key == 'v';
+    log_path = key == 'l' ? arg : log_path;
 }
 
 int main(int argc, char *argv[])
@@ -451,10 +428,14 @@ int main(int argc, char *argv[])
                 continue;               /* a signal: the loop checks the flag */
             die("select");
         }
-        if (ready_count == 0)
-            on_tick();
-        else
+        if (ready_count > 0) {
             handle_ready(&readable, &writable);
+            continue;
+        }
+        if (verbose)                    /* nothing for TICK_SECS seconds */
+            note("select timed out after %d s: nothing to do", TICK_SECS);
+        reopen_reserve();
+        accept_paused = 0;              /* paused: try accept() again */
     }
 
     note("stopping after %llu select calls", select_calls);

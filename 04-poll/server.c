@@ -63,7 +63,7 @@ struct client {
     int fd;
     size_t slot;                /* its entry in pfds[] */
     char addr[ADDR_LEN];
-    char *out;                  /* pending output, OUT_CAP bytes, made on first use */
+    char *out;                  /* bytes owed, in a buffer as big as they are */
     size_t out_start, out_len;  /* unsent bytes are out[out_start .. +out_len) */
     int peer_done;              /* the client half-closed: send what we owe, close */
     int paused;                 /* not read, its output waits (logged with -v) */

@@ -263,9 +263,9 @@ check_total_budget() {
   assert_output "ok 100000"
 
   # Under 64 MB in all; and under 20 MiB, where 400 full per-client caps
-  # (no budget) would be 25 MiB.
-  echo "# the server grew by $growth KiB" >&3
+  # (no budget) grow it by 25 MiB: 9.7 MiB measured. (A sanitizer build's
+  # allocator keeps reserves of its own: there, only the 64 MB.)
   [ "$growth" -lt 65536 ]
-  [ "$growth" -lt 20480 ]
+  grep -qa __asan_init "$LAB/$L/server" || [ "$growth" -lt 20480 ]
   exec {feed}>&-
 }
