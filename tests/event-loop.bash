@@ -263,7 +263,7 @@ check_total_budget() {
   assert_output "ok 100000"
 
   # Under 64 MB in all; and under 20 MiB, where 400 full per-client caps
-  # (no budget) grow it by 25 MiB: 9.7 MiB measured. (A sanitizer build's
+  # (no budget) grow it by 25,828 KiB: 9,700 KiB measured. (A sanitizer build's
   # allocator keeps reserves of its own: there, only the 64 MB.)
   [ "$growth" -lt 65536 ]
   grep -qa __asan_init "$LAB/$L/server" || [ "$growth" -lt 20480 ]
