@@ -205,3 +205,16 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   assert_output "received 5 bytes"
   [ "$(server_rss_kib)" -le $((rss + 2048)) ]
 }
+
+@test "logserver: run directly, it saves lines and acknowledges them like server --log" {
+  log="$BATS_TEST_TMPDIR/direct.log"
+  start_server_cmd "$LAB/$L/logserver" -p 0 "$log"
+  run client $L <<<$'one\ntwo'
+  assert_success
+  assert_output $'received 3 bytes\nreceived 3 bytes'
+  run cat "$log"
+  assert_line --index 1 --regexp '^\[127\.0\.0\.1:[0-9]+\] two$'
+  run "$LAB/$L/logserver" -p 0
+  assert_failure 2
+  assert_output --partial "Usage:"
+}

@@ -190,3 +190,11 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
   assert_success
   assert_output --partial "Usage:"
 }
+
+@test "bitmask: on TCP a FIN is POLLIN only if asked, nothing unasked; a reset is POLLERR|POLLHUP" {
+  run "$LAB/$L/bitmask"
+  assert_success
+  assert_line --regexp 'peer closed \(FIN\), asking POLLIN: +events=POLLIN +revents=0x0001 POLLIN$'
+  assert_line --regexp 'peer closed \(FIN\), asking nothing: events=0 +revents=0x0000 0$'
+  assert_line --regexp 'peer reset \(RST\), asking nothing: +events=0 +revents=0x0018 POLLERR\|POLLHUP$'
+}
