@@ -10,7 +10,7 @@
  * second client is served while the first one is still connected.
  *
  * The sets are rebuilt before every call from the state of each client
- * (build_sets, the first function below):
+ * (wants_read and build_sets, the first functions below):
  *   - read interest while the client's pending output has room: a client
  *     that sends but never reads its replies is no longer read once its
  *     backlog is full (the kernel then slows the sender down); while all
