@@ -15,7 +15,8 @@
  *   - A client is owed acknowledgements, at most one per line, so a read
  *     takes only as many bytes as there is room for acknowledgements; a
  *     client that never reads them fills ACKS_CAP and is no longer read.
- *     ACKS_CAP times FD_SETSIZE clients (16 MiB) bounds it all.
+ *     ACKS_CAP times FD_SETSIZE clients (16 MiB) bounds it all, and
+ *     SO_SNDBUF bounds the kernel's share likewise.
  * It waits for the stop signals with lib's self-pipe in the read set,
  * where server.c uses pselect(): either closes the gap between checking a
  * flag and going to sleep.
@@ -193,6 +194,7 @@ static void accept_client(void)
     socklen_t peer_len = sizeof peer_addr;
     char addr[ADDR_LEN];
     int fd = accept(listen_fd, (struct sockaddr *)&peer_addr, &peer_len), flags;
+    int kernel_acks = ACKS_CAP;         /* the kernel's share fixed too, as in server.c */
 
     if (fd == -1) {
         if (is_out_of_descriptors(errno)) {
@@ -203,7 +205,8 @@ static void accept_client(void)
     }
     format_addr((struct sockaddr *)&peer_addr, peer_len, addr, sizeof addr);
     flags = fcntl(fd, F_GETFL);
-    if (fd >= FD_SETSIZE || flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+    if (fd >= FD_SETSIZE || flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1
+        || setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kernel_acks, sizeof kernel_acks) == -1) {
         note("refused %s: descriptor %d cannot be watched", addr, fd);
         close(fd);
         return;
