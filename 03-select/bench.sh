@@ -58,7 +58,7 @@ for idle in $idles; do
   server_pid=$!
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$out" 2>/dev/null && port=${ready##*:} && break
+    read -r ready 2>/dev/null <"$out" && port=${ready##*:} && break
     sleep 0.05
   done
   [ -n "$port" ] || { echo "bench: the server did not start" >&2; cat "$err" >&2; exit 1; }

@@ -5,8 +5,9 @@
 # once although client 1 is still connected (compare lesson 01, where it
 # had to wait), and client 1 is still served afterwards. With -v the
 # server also says when select() times out with nothing to do.
-# Part 2: the seed 002 application (--log FILE): the server watches its
-# terminal and its clients at once and appends both to a file.
+# Part 2: the Python notes 002 application (./server --log FILE runs
+# ./logserver): it watches its terminal and its clients at once and
+# appends both to a file.
 # Every line is labelled with who printed it. Ctrl-C at any time stops
 # everything the demo started.
 #
@@ -80,11 +81,12 @@ wait "$server_pid"
 say "server exited with status $?"
 pause
 
-say "part 2: --log FILE, the seed 002 application: the server watches"
-say "its terminal (standard input) and its clients in the same select()"
+say "part 2: ./logserver FILE (or ./server --log FILE), the Python notes 002"
+say "application: it watches its terminal (standard input) and its clients"
+say "in the same select()"
 log="$work/selectdemo.txt"
 { pause 2; echo "a line typed at the server's terminal"; pause 4; } |
-  ./server -p 0 --log "$log" 2> >(label server) >"$work/server2.out" &
+  ./logserver -p 0 "$log" 2> >(label logserver) >"$work/server2.out" &
 server_pid=$!
 wait_ready "$work/server2.out" "$server_pid"
 { echo "hello, please save this"; echo "你好, 也保存这一行"; pause 1; } |

@@ -1,38 +1,39 @@
-/* bitmask.c - the bit operators of seed 002, then poll()'s event masks
+/* bitmask.c - the bit operators of the Python notes 002, then poll()'s masks
  *
  * poll() packs what a program wants to know about a descriptor (events)
  * and what happened to it (revents) into the bits of a short: POLLIN is
  * one bit, POLLOUT another, and so on. Reading and writing such masks
- * takes the operators seed 002 introduces with 11 and 14: & (and),
+ * takes the operators Python notes 002 introduce with 11 and 14: & (and),
  * | (or), ^ (xor), << and >> (shifts). This program
- *   1. redoes the seed's table with 11 and 14 (or two numbers you give),
+ *   1. redoes the notes' table with 11 and 14 (or two numbers you give),
  *      in decimal and binary;
  *   2. prints the poll() bits of this system and builds, changes, tests
  *      and filters an events mask with those operators;
- *   3. asks the kernel for real: poll() on a socket pair, decoding each
- *      revents bit by bit, including POLLHUP, which comes even when
- *      events is 0, and POLLNVAL for a descriptor that is not open.
+ *   3. asks the kernel for real, decoding each revents bit by bit: poll()
+ *      on a Unix-domain socket pair, where the peer's close() gives
+ *      POLLHUP even when events is 0; then on a TCP connection, as every
+ *      lab server has, where the peer's close() (a FIN) gives POLLIN only
+ *      if asked and nothing at all if not, and a reset gives POLLERR and
+ *      POLLHUP unasked; and POLLNVAL for a descriptor that is not open.
  *
- * Usage: ./bitmask [A B]        (default: 11 14, the seed's numbers)
+ * Usage: ./bitmask [A B]        (default: 11 14, the notes' numbers)
  *
  * See also: server.c (handle_client() filters revents this way), NOTES.md.
- * Seed: 002 (bit operators, "filtering flags", POLLIN POLLOUT POLLERR
- * POLLHUP POLLPRI).
+ * Python notes: 002 (bit operators, "filtering flags", POLLIN POLLOUT
+ * POLLERR POLLHUP POLLPRI).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SHIFT 2             /* the seed shifts by 2 */
-#define MAX_INPUT 65535     /* keeps every result small enough to print */
+#include "../lib/lab.h"
 
-static const char *prog_name = "bitmask";
+#define SHIFT 2             /* the notes shift by 2 */
+#define MAX_INPUT 65535     /* keeps every result small enough to print */
 
 /* The poll() bits, with what each one means. */
 static const struct {
@@ -47,24 +48,6 @@ static const struct {
     {POLLNVAL, "POLLNVAL", "not an open descriptor; reported even if not asked for"},
 };
 #define N_BITS (sizeof poll_bits / sizeof poll_bits[0])
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "%s: %s: %s\n", prog_name, what, strerror(errno));
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [A B]\n"
-            "  A, B   two whole numbers from 0 to %d (default 11 14, as in the seed)\n"
-            "  -h, --help  show this help\n",
-            prog_name, MAX_INPUT);
-    exit(status);
-}
 
 /* binary - value in binary, at least `width` digits, into buf */
 static const char *binary(unsigned long value, int width, char *buf, size_t size)
@@ -98,21 +81,6 @@ static const char *flag_names(short mask, char *buf, size_t size)
     return buf;
 }
 
-/* parse_number - a whole number 0..MAX_INPUT, or exit 2 */
-static unsigned long parse_number(const char *text)
-{
-    char *end;
-    unsigned long value;
-
-    errno = 0;
-    value = strtoul(text, &end, 10);
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || value > MAX_INPUT) {
-        fprintf(stderr, "%s: not a number from 0 to %d: '%s'\n", prog_name, MAX_INPUT, text);
-        usage(stderr, 2);
-    }
-    return value;
-}
-
 /* show_row - one line of the table: expression, decimal, binary, comment */
 static void show_row(const char *expr, unsigned long value, int width, const char *comment)
 {
@@ -122,14 +90,14 @@ static void show_row(const char *expr, unsigned long value, int width, const cha
            *comment ? "  " : "", comment);
 }
 
-/* show_operators - the seed's table for a and b */
+/* show_operators - the Python notes' table for a and b */
 static void show_operators(unsigned long a, unsigned long b)
 {
     char expr[40], bits[80];
     /* every row as wide as the widest result, a << SHIFT or b << SHIFT */
     int width = (int)strlen(binary((a > b ? a : b) << SHIFT, 4, bits, sizeof bits));
 
-    printf("The seed's bit operators, a = %lu, b = %lu:\n", a, b);
+    printf("The Python notes' bit operators, a = %lu, b = %lu:\n", a, b);
     snprintf(expr, sizeof expr, "%lu", a);
     show_row(expr, a, width, "");
     snprintf(expr, sizeof expr, "%lu", b);
@@ -178,61 +146,110 @@ static void show_masks(void)
            (1 << 4) == POLLHUP);
 }
 
-/* show_poll - poll_once with a description: what was asked, what came */
-static void show_poll(const char *situation, int fd, short events)
+/* show_poll - poll() one descriptor (waiting up to wait_ms for something
+ * to happen), then print what was asked and what came */
+static void show_poll(const char *situation, int fd, short events, int wait_ms)
 {
     char asked[96], got[96];
     struct pollfd entry = {.fd = fd, .events = events, .revents = 0};
 
-    if (poll(&entry, 1, 0) == -1)
+    if (poll(&entry, 1, wait_ms) == -1)
         die("poll");
     printf("  %-34s events=%s  revents=0x%04x %s\n", situation,
            flag_names(events, asked, sizeof asked), (unsigned)entry.revents,
            flag_names(entry.revents, got, sizeof got));
 }
 
-/* show_real_revents - poll() a socket pair through its life */
-static void show_real_revents(void)
+/* show_unix_revents - poll() a Unix-domain socket pair through its life */
+static void show_unix_revents(void)
 {
     int pair[2];
     char buf[16];
     ssize_t n;
 
-    printf("\nReal revents from poll() on a socket pair (timeout 0):\n");
+    printf("\nReal revents from poll() on an AF_UNIX socket pair (timeout 0):\n");
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == -1)
         die("socketpair");
-    show_poll("fresh:", pair[0], POLLIN | POLLOUT);
+    show_poll("fresh:", pair[0], POLLIN | POLLOUT, 0);
     if (write(pair[1], "abc", 3) != 3)
         die("write");
-    show_poll("the peer wrote 3 bytes:", pair[0], POLLIN | POLLOUT);
-    show_poll("the same, asking only POLLOUT:", pair[0], POLLOUT);
+    show_poll("the peer wrote 3 bytes:", pair[0], POLLIN | POLLOUT, 0);
+    show_poll("the same, asking only POLLOUT:", pair[0], POLLOUT, 0);
     close(pair[1]);
-    show_poll("peer closed, asking POLLIN:", pair[0], POLLIN);
-    show_poll("peer closed, asking nothing:", pair[0], 0);
+    show_poll("peer closed, asking POLLIN:", pair[0], POLLIN, 0);
+    show_poll("peer closed, asking nothing:", pair[0], 0, 0);
     n = read(pair[0], buf, sizeof buf);
     printf("  read() -> %zd bytes, ", n);
     n = read(pair[0], buf, sizeof buf);
     printf("then read() -> %zd (end of file)\n", n);
     close(pair[0]);
-    show_poll("a closed descriptor:", pair[0], POLLIN);
-    show_poll("a negative fd (skipped):", -1, POLLIN);
+    show_poll("a closed descriptor:", pair[0], POLLIN, 0);
+    show_poll("a negative fd (skipped):", -1, POLLIN, 0);
+}
+
+/* tcp_pair - a TCP connection over the loopback: *ours and *peer */
+static void tcp_pair(int listen_fd, int *ours, int *peer)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    char where[ADDR_LEN], *colon;
+
+    if (getsockname(listen_fd, (struct sockaddr *)&addr, &len) == -1)
+        die("getsockname");
+    format_addr((struct sockaddr *)&addr, len, where, sizeof where);
+    colon = strrchr(where, ':');
+    *colon = '\0';
+    *peer = connect_to(where, colon + 1);
+    if ((*ours = accept(listen_fd, NULL, NULL)) == -1)
+        die("accept");
+}
+
+/* show_tcp_revents - the same questions on TCP, as a lab server asks them:
+ * a FIN is news only to POLLIN; a reset comes as POLLERR|POLLHUP unasked.
+ * (The first poll() after each event waits up to a second for it.) */
+static void show_tcp_revents(void)
+{
+    int listen_fd = open_listener("127.0.0.1", "0", 0, 2), ours, peer;
+    struct linger reset_on_close = {1, 0};
+
+    printf("\nThe same on a TCP connection over the loopback:\n");
+    tcp_pair(listen_fd, &ours, &peer);
+    if (write(peer, "abc", 3) != 3)
+        die("write");
+    show_poll("the peer wrote 3 bytes:", ours, POLLIN | POLLOUT, 1000);
+    close(peer);
+    show_poll("peer closed (FIN), asking POLLIN:", ours, POLLIN, 1000);
+    show_poll("peer closed (FIN), asking nothing:", ours, 0, 0);
+    close(ours);
+
+    tcp_pair(listen_fd, &ours, &peer);
+    if (setsockopt(peer, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close) == -1)
+        die("setsockopt SO_LINGER");
+    close(peer);                        /* linger 0: a reset (RST), not a FIN */
+    show_poll("peer reset (RST), asking POLLIN:", ours, POLLIN, 1000);
+    show_poll("peer reset (RST), asking nothing:", ours, 0, 0);
+    close(ours);
+    close(listen_fd);
 }
 
 int main(int argc, char *argv[])
 {
+    const struct lab_command cmd = {
+        .about = "A and B: two whole numbers from 0 to 65535 (default 11 14, as in "
+                 "the Python notes).",
+        .operands = "[A B]"};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
     unsigned long a = 11, b = 14;
 
-    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
-        usage(stdout, 0);
-    if (argc == 3) {
-        a = parse_number(argv[1]);
-        b = parse_number(argv[2]);
-    } else if (argc != 1) {
-        fprintf(stderr, "%s: give two numbers or none\n", prog_name);
-        usage(stderr, 2);
+    if (args.operand_count == 2) {
+        a = (unsigned long)parse_number(args.operands[0], 0, MAX_INPUT, "A");
+        b = (unsigned long)parse_number(args.operands[1], 0, MAX_INPUT, "B");
+    } else if (args.operand_count != 0) {
+        usage_error("give two numbers or none");
     }
     show_operators(a, b);
     show_masks();
-    show_real_revents();
+    show_unix_revents();
+    show_tcp_revents();
     return 0;
 }

@@ -5,7 +5,7 @@
 # Part 2: 2,000 idle connections held open by the lab's test peer; the
 # server has well over 1024 descriptors (select() could not watch them)
 # and a newcomer is still answered at once.
-# Part 3: the bitmask program: the seed's bit operators and the real
+# Part 3: the bitmask program: the Python notes' bit operators and the real
 # revents bits poll() returns.
 # Every line is labelled with who printed it. Ctrl-C at any time stops
 # everything the demo started.
@@ -123,7 +123,7 @@ rm -f "$work/quiet"
 say "the server has $(ls /proc/"$server_pid"/fd | wc -l) descriptors open again"
 pause
 
-say "part 3: ./bitmask - the seed's & | ^ << >> and real poll() revents"
+say "part 3: ./bitmask - the Python notes' & | ^ << >> and real poll() revents"
 ./bitmask | label bitmask
 pause 2
 kill -TERM "$server_pid"

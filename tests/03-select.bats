@@ -85,6 +85,8 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
 
 @test "a client that never reads is paused; others are served; memory stays bounded" { check_never_reads; }
 
+@test "400 clients that send and never read cost one output budget; a newcomer is served at once" { check_total_budget; }
+
 @test "descriptors at or above FD_SETSIZE are refused, logged, and service goes on" {
   need_nofile 4096
   start_limited 4096
@@ -202,4 +204,17 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   run client $L <<<"hello"
   assert_output "received 5 bytes"
   [ "$(server_rss_kib)" -le $((rss + 2048)) ]
+}
+
+@test "logserver: run directly, it saves lines and acknowledges them like server --log" {
+  log="$BATS_TEST_TMPDIR/direct.log"
+  start_server_cmd "$LAB/$L/logserver" -p 0 "$log"
+  run client $L <<<$'one\ntwo'
+  assert_success
+  assert_output $'received 3 bytes\nreceived 3 bytes'
+  run cat "$log"
+  assert_line --index 1 --regexp '^\[127\.0\.0\.1:[0-9]+\] two$'
+  run "$LAB/$L/logserver" -p 0
+  assert_failure 2
+  assert_output --partial "Usage:"
 }

@@ -77,6 +77,8 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
 
 @test "a client that never reads is paused; others are served; memory stays bounded" { check_never_reads; }
 
+@test "400 clients that send and never read cost one output budget; a newcomer is served at once" { check_total_budget; }
+
 
 @test "a paused client that resets is closed on POLLERR (unasked), no busy loop" {
   start_server $L -v
@@ -187,4 +189,12 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
   run "$LAB/$L/bitmask" --help
   assert_success
   assert_output --partial "Usage:"
+}
+
+@test "bitmask: on TCP a FIN is POLLIN only if asked, nothing unasked; a reset is POLLERR|POLLHUP" {
+  run "$LAB/$L/bitmask"
+  assert_success
+  assert_line --regexp 'peer closed \(FIN\), asking POLLIN: +events=POLLIN +revents=0x0001 POLLIN$'
+  assert_line --regexp 'peer closed \(FIN\), asking nothing: events=0 +revents=0x0000 0$'
+  assert_line --regexp 'peer reset \(RST\), asking nothing: +events=0 +revents=0x0018 POLLERR\|POLLHUP$'
 }

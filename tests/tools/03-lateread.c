@@ -10,7 +10,7 @@
  * upper-cased (ASCII a-z only): a server that drops or resets what it owes
  * once it sees end of file fails here.
  *
- * Usage: 03-lateread -p PORT [-H ADDR] [-n COUNT]   (default COUNT 1048576)
+ * Usage: 03-lateread [-H ADDR] [-p PORT] [-n COUNT]   (default COUNT 1048576)
  * Prints "ok COUNT" and exits 0, or says where the reply differs, exit 1.
  * Used by tests/03-select.bats and tests/04-poll.bats.
  */
@@ -19,16 +19,12 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void die(const char *what)
-{
-    fprintf(stderr, "03-lateread: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
+#include "../../lib/lab.h"
+
+static unsigned long long count = 1048576;
 
 /* pattern - byte i of the message: every value 0..255, letters included */
 static unsigned char pattern(unsigned long long i)
@@ -44,16 +40,13 @@ static unsigned char upper(unsigned char c)
 /* connect_small - a socket with a small receive buffer, connected */
 static int connect_small(const char *host, const char *port)
 {
-    struct addrinfo hints, *res;
+    struct addrinfo hints = {0}, *res;
     int fd, small = 4096;
 
-    memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    if (getaddrinfo(host, port, &hints, &res) != 0) {
-        fprintf(stderr, "03-lateread: bad address %s:%s\n", host, port);
-        exit(2);
-    }
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        usage_error("bad address %s:%s", host, port);
     fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
     if (fd == -1)
         die("socket");
@@ -66,30 +59,23 @@ static int connect_small(const char *host, const char *port)
     return fd;
 }
 
-/* send_count - blocking sends of the pattern, count bytes in all */
-static void send_count(int fd, unsigned long long count)
+/* send_count - the pattern, count bytes in all, with blocking sends */
+static void send_count(int fd)
 {
     char buf[65536];
-    unsigned long long sent = 0;
 
-    while (sent < count) {
+    for (unsigned long long sent = 0; sent < count; sent += sizeof buf) {
         size_t len = count - sent < sizeof buf ? (size_t)(count - sent) : sizeof buf;
-        ssize_t n;
 
         for (size_t i = 0; i < len; i++)
             buf[i] = (char)pattern(sent + i);
-        n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
+        if (send_all(fd, buf, len) == -1)
             die("send");
-        }
-        sent += (unsigned long long)n;
     }
 }
 
 /* check_reply - read to end of file; 0 if the reply is the input upper-cased */
-static int check_reply(int fd, unsigned long long count)
+static int check_reply(int fd)
 {
     char buf[65536];
     unsigned long long got = 0;
@@ -119,32 +105,28 @@ static int check_reply(int fd, unsigned long long count)
     return 0;
 }
 
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    count = (unsigned long long)parse_number(arg, 1, 1L << 30, "-n");
+}
+
 int main(int argc, char *argv[])
 {
-    const char *host = "127.0.0.1", *port = NULL;
-    unsigned long long count = 1048576;
+    static const struct lab_option options[] = {{'n', NULL, "COUNT", "bytes to send"}, {0}};
+    const struct lab_command cmd = {.default_port = "9003", .is_client = 1,
+                                    .options = options, .on_option = on_option};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
     char gate[256];
-    int opt, fd;
+    int fd;
 
-    while ((opt = getopt(argc, argv, "H:p:n:")) != -1) {
-        switch (opt) {
-        case 'H': host = optarg; break;
-        case 'p': port = optarg; break;
-        case 'n': count = strtoull(optarg, NULL, 10); break;
-        default: return 2;
-        }
-    }
-    if (port == NULL) {
-        fprintf(stderr, "usage: 03-lateread -p PORT [-H ADDR] [-n COUNT]\n");
-        return 2;
-    }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    fd = connect_small(host, port);
-    send_count(fd, count);
+    fd = connect_small(args.host, args.port);
+    send_count(fd);
     if (shutdown(fd, SHUT_WR) == -1)
         die("shutdown");
     printf("sent %llu\n", count);
     while (read(STDIN_FILENO, gate, sizeof gate) > 0)
         ;                                   /* wait until told to read */
-    return check_reply(fd, count);
+    return check_reply(fd);
 }
