@@ -45,7 +45,7 @@ pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 wait_ready() {
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$1" 2>/dev/null && port=${ready##*:} && break
+    read -r ready 2>/dev/null <"$1" && port=${ready##*:} && break
     kill -0 "$2" 2>/dev/null || break
     sleep 0.05
   done

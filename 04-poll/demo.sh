@@ -80,7 +80,7 @@ say "part 1: starting the poll() server (descriptor limit raised to $((HOLD + 10
 server_pid=$!
 port=""
 for _ in $(seq 200); do
-  read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+  read -r ready 2>/dev/null <"$work/server.out" && port=${ready##*:} && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.05
 done

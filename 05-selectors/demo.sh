@@ -52,6 +52,9 @@ pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 start_server() {
   local name=$1; shift
   : >"$work/server.err"
+  # Emptied here, before the server starts: the ready line read below can
+  # then only be this start's, never the one a previous part left behind.
+  : >"$work/server.out"
   if [ "$name" = - ]; then
     (ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ./server -p 0 "$@") \
       2>"$work/server.err" >"$work/server.out" &

@@ -49,7 +49,7 @@ start() {
   server_pid=$!
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && return 0
+    read -r ready 2>/dev/null <"$work/out" && port=${ready##*:} && return 0
     sleep 0.05
   done
   echo "bench: $1 did not start" >&2

@@ -58,7 +58,7 @@ measure() {
   setsid "$@" -p 0 </dev/null >"$work/out" 2>/dev/null &
   server_pid=$!
   for _ in $(seq 200); do
-    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && break
+    read -r ready 2>/dev/null <"$work/out" && port=${ready##*:} && break
     sleep 0.05
   done
   if [ -z "$port" ]; then

@@ -113,7 +113,7 @@ start() {
   server_pid=$!
   port=""
   for _ in $(seq 200); do
-    read -r ready <"$work/out" 2>/dev/null && port=${ready##*:} && break
+    read -r ready 2>/dev/null <"$work/out" && port=${ready##*:} && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done

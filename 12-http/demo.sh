@@ -51,7 +51,7 @@ say "starting the server on the sample site in www/ (header timeout 3 s)"
 server_pid=$!
 port=""
 for _ in $(seq 200); do
-  read -r ready <"$work/server.out" 2>/dev/null && port=${ready##*:} && break
+  read -r ready 2>/dev/null <"$work/server.out" && port=${ready##*:} && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.05
 done
