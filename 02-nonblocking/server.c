@@ -87,11 +87,20 @@ static void nap(long sleep_ms);
  * F_GETFL first, so that the other status flags are kept. */
 static int set_nonblocking(int fd)
 {
+    /* LAB-BEGIN set-nonblocking: put fd in non-blocking mode, Python's
+     * sock.setblocking(False): read the status flags with fcntl(F_GETFL),
+     * add O_NONBLOCK, write them back with F_SETFL (keep the other flags).
+     * 0, or -1 with errno set.
+     * See NOTES.md section 2.
+     * Stub: (void)fd; return 0;
+     * Tests: one thread serves two|wasted calls
+     */
     int flags = fcntl(fd, F_GETFL);
 
     if (flags == -1)
         return -1;
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    /* LAB-END set-nonblocking */
 }
 
 /* poll_loop - the polling loop: accept, recv from all, send to all,
@@ -242,6 +251,16 @@ static int make_room(struct client *c, size_t n)
 /* read_from - step 2 for one client: try recv(), queue the reply */
 static void read_from(struct server *srv, size_t i)
 {
+    /* LAB-BEGIN read-from: step 2 for client i: unless it is closing,
+     * done, owed PENDING_CAP, or owed anything while srv->over_budget, try
+     * one recv(). EAGAIN: count a wasted call and return; another error
+     * (not EINTR): warn and mark_closed(). 0: the client half-closed
+     * (peer_done). Data: upper- case it, append it to c->pending
+     * (make_room), add it to srv->owed and check_budget().
+     * See NOTES.md section 2, the polling loop.
+     * Stub: (void)srv; (void)i; (void)make_room;
+     * Tests: upper-cased|binary|odd-sized
+     */
     struct client *c = &srv->clients[i];
     char buf[BUF_SIZE];
     size_t room = PENDING_CAP - c->pending_len;
@@ -279,12 +298,23 @@ static void read_from(struct server *srv, size_t i)
     c->pending_len += (size_t)n;
     srv->owed += (size_t)n;
     check_budget(srv);
+    /* LAB-END read-from */
 }
 
 /* write_to - step 3 for one client: try send() of its pending output; drop
  * what the kernel took; close once a half-closed client is owed nothing */
 static void write_to(struct server *srv, size_t i)
 {
+    /* LAB-BEGIN write-to: step 3 for client i: if output is pending, try
+     * one send() of it (MSG_NOSIGNAL). EAGAIN: count a wasted call;
+     * another error (not EINTR): warn and mark_closed(). Sent: count it,
+     * drop the bytes sent from c->pending, take them off srv->owed,
+     * check_budget(), free the buffer once empty. A half-closed client
+     * owed nothing: note "closed PEER (N bytes)" and mark_closed().
+     * See NOTES.md section 2: send can fail when the buffer is full.
+     * Stub: (void)srv; (void)i;
+     * Tests: upper-cased|binary|odd-sized
+     */
     struct client *c = &srv->clients[i];
 
     if (c->closing)
@@ -319,6 +349,7 @@ static void write_to(struct server *srv, size_t i)
         note("closed %s (%llu bytes)", c->peer, c->total);
         mark_closed(srv, i);
     }
+    /* LAB-END write-to */
 }
 
 /* remove_closed - step 4: close the clients on the closed list and
