@@ -19,10 +19,12 @@
  * Usage: ./lifecycle
  *
  * See also: zombie.c, orphan.c, NOTES.md.
- * Seed: 004 (pid/ppid, terminate, is_alive; process states).
+ * Python notes: 004 (pid/ppid, terminate, is_alive; process states).
  * Linux-specific: reads /proc/PID/stat.
  */
 #define _POSIX_C_SOURCE 200809L
+
+#include "../lib/lab.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,13 +35,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "lifecycle: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 /* state_of - the state letter of pid from /proc/PID/stat ('?' if gone) */
 static char state_of(pid_t pid)
@@ -111,13 +106,10 @@ static pid_t start_child(int exit_with)
 int main(int argc, char *argv[])
 {
     int status = 0, alive;
-    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    const struct lab_command cmd = {.about = "A child's life: sleeping, terminated, zombie, reaped."};
     pid_t pid;
 
-    if (argc > 1) {
-        fprintf(help ? stdout : stderr, "Usage: lifecycle\n");
-        return help ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     printf("parent: my pid is %ld, my parent's is %ld (the shell)\n",
            (long)getpid(), (long)getppid());
     pid = start_child(-1);

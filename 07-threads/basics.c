@@ -23,11 +23,13 @@
  *
  * See also: daemon.c, cpu_vs_io.c, ../06-processes/join.c and
  * isolation.c (the same with processes), NOTES.md.
- * Seed: 004 (threads: two ways to start, join, shared data, names,
+ * Python notes: 004 (threads: two ways to start, join, shared data, names,
  * active_count).
  * Linux-specific: pthread_setname_np, pthread_getname_np, /proc/self/task.
  */
 #define _GNU_SOURCE                     /* pthread_setname_np, getname_np */
+
+#include "../lib/lab.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,8 +46,8 @@ static int money = 100;                 /* shared by every thread */
 /* die_rc - report a failed pthread call (they return the error number) */
 static void die_rc(const char *what, int rc)
 {
-    fprintf(stderr, "basics: %s: %s\n", what, strerror(rc));
-    exit(1);
+    errno = rc;
+    die("%s", what);
 }
 
 /* sleep_units - sleep n "seconds" of the story */
@@ -174,20 +176,26 @@ static void *named_task(void *arg)
     return NULL;
 }
 
+/* on_option - -u MS */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    unit_ms = parse_number(arg, 1, 60000, "-u");
+}
+
 int main(int argc, char *argv[])
 {
+    static const struct lab_option options[] = {
+        {'u', NULL, "MS", "one second of the story lasts MS ms (default 1000)"}, {0}};
+    const struct lab_command cmd = {"Threads: start, join, shared data, names.", NULL, 0,
+                                    options, on_option, NULL};
     struct my_thread mine = {{my_thread_run, 0}, "egon"};
     struct named first = {"Thread-1", 1}, second = {"Thread-2", 2};
     pthread_t t, t1;
     char name[16];
-    int rc, opt;
+    int rc;
 
-    while ((opt = getopt(argc, argv, "u:h")) != -1) {
-        if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
-            continue;
-        fprintf(opt == 'h' ? stdout : stderr, "Usage: basics [-u MS]\n");
-        return opt == 'h' ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     setvbuf(stdout, NULL, _IOLBF, 0);       /* one line at a time, in order */
 
     printf("-- 1. Thread(target=task, args=('egon',))\n");
