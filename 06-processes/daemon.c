@@ -1,6 +1,6 @@
 /* daemon.c - a "daemon" child in Python's sense: it dies with its parent
  *
- * Seed 004 sets p.daemon = True on a child (the steward "egon", who
+ * Python notes 004 set p.daemon = True on a child (the steward "egon", who
  * announces he is alive, sleeps 3 s, then would announce his death) and
  * lets the main process (the emperor "jason") end at once: the daemon
  * child is ended with it, so its last line never appears.

@@ -80,7 +80,7 @@ wait "$server_pid"
 say "server exited with status $?"
 pause
 
-say "join: three children sleep 1, 2 and 3 s side by side (seed: about 3 s, not 6)"
+say "join: three children sleep 1, 2 and 3 s side by side (Python notes: about 3 s, not 6)"
 ./join 2>&1 | label join
 pause
 

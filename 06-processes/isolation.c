@@ -1,6 +1,6 @@
 /* isolation.c - a child process changes a global; the parent's copy does not
  *
- * Seed 004's example: money = 100; a child process sets the global money
+ * Python notes 004's example: money = 100; a child process sets the global money
  * to 666 and prints it; the parent joins the child and prints 100. Each
  * process has its own memory. fork() gives the child a copy of the
  * parent's memory (Linux shares the pages and copies one only when

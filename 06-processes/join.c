@@ -1,13 +1,13 @@
 /* join.c - start three child processes and wait for all of them
  *
- * Seed 004 starts three processes that sleep 1, 2 and 3 seconds, then
+ * Python notes 004 start three processes that sleep 1, 2 and 3 seconds, then
  * join()s each one: the whole run takes about 3 seconds, not 6, because
  * the children sleep at the same time; join() only makes the parent wait
  * for the slowest. Started and joined one at a time (--serial: start,
  * join, start, join...) the same work takes 6 seconds.
  *
  * Python's Process object is rebuilt here as a tiny struct with start()
- * and join(), in the seed's two ways of saying what the child runs:
+ * and join(), in the Python notes' two ways of saying what the child runs:
  *   1. Process(target=task, args=(...)): a function and its arguments;
  *   2. class MyProcess(Process): def run(self): a "subclass" that brings
  *      its own run(): in C, a struct whose first member is the base struct
@@ -86,7 +86,7 @@ static void process_join(struct process *self)
 
 /* ---- way 1: a target function ------------------------------------------- */
 
-/* task - the seed's task(name, n): announce, sleep n, announce */
+/* task - the Python notes' task(name, n): announce, sleep n, announce */
 static void task(const char *name, long n)
 {
     printf("%s is running (pid %ld)\n", name, (long)getpid());
@@ -102,7 +102,7 @@ struct my_process {
     const char *greeting;
 };
 
-/* my_process_run - MyProcess.run() of the seed */
+/* my_process_run - MyProcess.run() of the Python notes */
 static void my_process_run(struct process *self)
 {
     struct my_process *me = (struct my_process *)self;

@@ -1,7 +1,7 @@
 /* lifecycle.c - a child's life seen from its parent: pid and ppid,
  * terminate(), is_alive() and the exit code
  *
- * Seed 004 starts a process that prints its pid (os.getpid()) and its
+ * Python notes 004 start a process that prints its pid (os.getpid()) and its
  * parent's (os.getppid()) and sleeps 30 s, then calls p.terminate() and,
  * 0.1 s later, p.is_alive(). This program does the same with the calls
  * Python makes underneath, and shows each state on the way:
@@ -9,7 +9,7 @@
  *   - the child's state letter from /proc/PID/stat (Linux): S while it
  *     sleeps (blocked), Z once it is dead but not yet reaped;
  *   - terminate() is kill(pid, SIGTERM): the signal is delivered
- *     asynchronously, which is why the seed waits 0.1 s before asking;
+ *     asynchronously, which is why the Python notes wait 0.1 s before asking;
  *   - is_alive() is waitpid(pid, WNOHANG): 0 means still running, the pid
  *     means it ended (and is now reaped). kill(pid, 0) is NOT a test of
  *     life: it succeeds for a zombie too;
@@ -99,7 +99,7 @@ static pid_t start_child(int exit_with)
     printf("child:  my pid is %ld, my parent's (getppid) is %ld\n",
            (long)getpid(), (long)getppid());
     fflush(stdout);
-    sleep(30);                      /* the seed's time.sleep(30) */
+    sleep(30);                      /* the Python notes' time.sleep(30) */
     _exit(0);
 }
 

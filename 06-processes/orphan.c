@@ -1,6 +1,6 @@
 /* orphan.c - a child whose parent dies first is adopted
  *
- * Seed 004: an orphan is a child still running after its parent has died;
+ * Python notes 004: an orphan is a child still running after its parent has died;
  * the system takes care of it. On Linux the orphan is re-parented at once:
  * its parent becomes the nearest ancestor that has declared itself a
  * "child subreaper" (prctl(PR_SET_CHILD_SUBREAPER), as systemd, tini and

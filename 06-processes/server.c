@@ -6,7 +6,7 @@
  * The child is a copy of the parent; it runs the communication loop for
  * its one client and exits. Each client gets its own process, so a client
  * that never sends, never reads, resets or floods stalls only its own
- * child. This is the seeds' Process(target=talk, args=(conn,)) per
+ * child. This is the Python notes' Process(target=talk, args=(conn,)) per
  * connection, and socketserver's ForkingTCPServer underneath.
  *
  * Three duties come with children, and this file shows each one:

@@ -4,7 +4,7 @@
  * keeps a small entry (its pid, exit status, CPU times) until the parent
  * asks for it with wait()/waitpid(). Until then the child is a zombie:
  * `ps` shows it with state Z and the name <defunct>. Every child passes
- * through this state, as seed 004 says; it becomes a problem only when a
+ * through this state, as Python notes 004 say; it becomes a problem only when a
  * parent never reaps, because each zombie keeps a pid, and pids run out.
  *
  * This program starts N children that exit at once, does not reap them

@@ -1,11 +1,11 @@
 /* basics.c - threads: two ways to start one, join, shared data, names,
  * and how many are alive
  *
- * Seed 004 calls a process the unit of resources (its own memory, its own
+ * Python notes 004 call a process the unit of resources (its own memory, its own
  * descriptors) and a thread the unit of execution (a flow of control that
  * uses its process's resources). Every process has at least one thread;
  * the threads of a process share its memory, so starting one needs no new
- * address space and no copy. This program walks through the seed's thread
+ * address space and no copy. This program walks through the Python notes' thread
  * examples in order:
  *
  *   1. Thread(target=task, args=('egon',)): pthread_create() with a
@@ -86,7 +86,7 @@ static const char *current_name(char *buf, size_t size)
 
 /* ---- 1. a target function ---------------------------------------------- */
 
-/* task - the seed's task(name): announce, sleep 1, announce */
+/* task - the Python notes' task(name): announce, sleep 1, announce */
 static void *task(void *arg)
 {
     const char *name = arg;
@@ -135,7 +135,7 @@ static void thread_join(struct thread *self)
         die_rc("pthread_join", rc);
 }
 
-/* my_thread_run - MyThread.run() of the seed */
+/* my_thread_run - MyThread.run() of the Python notes */
 static void my_thread_run(struct thread *self)
 {
     struct my_thread *me = (struct my_thread *)self;
@@ -147,7 +147,7 @@ static void my_thread_run(struct thread *self)
 
 /* ---- 4. shared data, 5. names ------------------------------------------- */
 
-/* set_money - the seed's task(): global money = 666 */
+/* set_money - the Python notes' task(): global money = 666 */
 static void *set_money(void *arg)
 {
     (void)arg;

@@ -1,7 +1,7 @@
 /* cpu_vs_io.c - CPU-bound and IO-bound tasks on threads and on processes,
- * timed, beside the seed's Python figures
+ * timed, beside the Python notes' Python figures
  *
- * Seed 004 runs 8 CPU-bound tasks (a loop of 100,000,000 multiplications)
+ * Python notes 004 run 8 CPU-bound tasks (a loop of 100,000,000 multiplications)
  * and 400 IO-bound tasks (time.sleep(2)) on processes and on threads, and
  * concludes: CPU-bound work wants processes, IO-bound work wants threads.
  * Its figures: CPU 9.7 s on processes, 38.7 s on threads; IO 11.8 s on
@@ -41,7 +41,7 @@
 static long cpu_loops = 100000000;
 static long sleep_ms = 2000;
 
-/* cpu_work - the seed's work(): res *= i, a hundred million times. (With
+/* cpu_work - the Python notes' work(): res *= i, a hundred million times. (With
  * res = 0 it would stay 0 and the compiler would drop the loop; this
  * keeps a running product that depends on every step.) */
 static void *cpu_work(void *arg)
@@ -56,7 +56,7 @@ static void *cpu_work(void *arg)
     return NULL;
 }
 
-/* io_work - the seed's IO-bound work(): time.sleep(2) */
+/* io_work - the Python notes' IO-bound work(): time.sleep(2) */
 static void *io_work(void *arg)
 {
     struct timespec left = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
@@ -157,7 +157,7 @@ int main(int argc, char *argv[])
     snprintf(label, sizeof label, "%d IO-bound tasks (sleep %ld ms)", io_tasks, sleep_ms);
     printf("%-34s %8.2f s %10.2f s %10s %12s\n", label, threads, processes,
            "2.0 s", "11.8 s");
-    printf("\n(Python: the seed's figures for 8 x 100000000 loops and 400 x sleep(2),\n"
-           " on the seed author's machine; C: this machine, now.)\n");
+    printf("\n(Python: the Python notes' figures for 8 x 100000000 loops and 400 x sleep(2),\n"
+           " on the notes' author's machine; C: this machine, now.)\n");
     return 0;
 }

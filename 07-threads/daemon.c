@@ -1,7 +1,7 @@
 /* daemon.c - what happens to the other threads when main ends: the C side
  * of Python's daemon threads
  *
- * Seed 004: the main thread does not end the program at once; it waits
+ * Python notes 004: the main thread does not end the program at once; it waits
  * for every non-daemon thread, and the process ends when the main thread
  * ends. Its example: t1 (daemon) prints 123, sleeps 1 s, prints end123;
  * t2 (not a daemon) prints 456, sleeps 3 s, prints end456; main prints
@@ -54,7 +54,7 @@ static void sleep_units(long n)
         continue;
 }
 
-/* foo - the seed's daemon thread t1 */
+/* foo - the Python notes' daemon thread t1 */
 static void *foo(void *arg)
 {
     (void)arg;
@@ -64,7 +64,7 @@ static void *foo(void *arg)
     return NULL;
 }
 
-/* func - the seed's non-daemon thread t2 */
+/* func - the Python notes' non-daemon thread t2 */
 static void *func(void *arg)
 {
     (void)arg;

@@ -1,7 +1,7 @@
 /* server.c - a threaded echo-upper server: one thread per client
  *
  * Lesson 06 gave each client a process; here each client gets a thread,
- * the seeds' Thread(target=talk, args=(conn,)) per connection. The main
+ * the Python notes' Thread(target=talk, args=(conn,)) per connection. The main
  * thread runs the connection loop (accept, start a thread, accept again);
  * each thread runs the communication loop for its client. Threads share
  * the process's memory and descriptors, so there is nothing to copy and
