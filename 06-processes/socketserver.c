@@ -5,12 +5,13 @@
  *
  * TCPServer, BaseServer and the request handler are Python's library, and
  * so they are the lab's: ../lib/socketserver.c, with Python's names and
- * note 003's call chain (read it once). This file is only the mix-in: the
- * few functions that say what a worker is. Here a worker is a child
- * process: start_worker() forks, reap_workers() collects ended children
- * with waitpid(), stop_worker() sends SIGTERM. Lesson 07's socketserver.c
- * is the same mix-in written for threads: diff the two, and what shows is
- * the difference between a process and a thread.
+ * the call chain of Python notes 003 (read it once). This file is only
+ * the mix-in: the few functions that say what a worker is. Here a
+ * worker is a child process: start_worker() forks, reap_workers()
+ * collects ended children with waitpid(), stop_worker() sends SIGTERM.
+ * Lesson 07's socketserver.c is the same mix-in written for threads: diff
+ * the two, and what shows is the difference between a process and a
+ * thread.
  *
  * Like Python's ForkingMixIn it reaps children in service_actions(),
  * after every turn of the loop, not in a SIGCHLD handler as server.c

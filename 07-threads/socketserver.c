@@ -5,10 +5,11 @@
  *
  * TCPServer, BaseServer and the request handler are Python's library, and
  * so they are the lab's: ../lib/socketserver.c, with Python's names and
- * note 003's call chain (read it once). This file is only the mix-in: the
- * few functions that say what a worker is. Here a worker is a thread:
- * start_worker() starts a detached thread, each thread frees its own slot
- * as it ends, stop_worker() calls shutdown() on its socket. Lesson 06's
+ * the call chain of Python notes 003 (read it once). This file is only
+ * the mix-in: the few functions that say what a worker is. Here a
+ * worker is a thread: start_worker() starts a detached thread, each
+ * thread frees its own slot as it ends, stop_worker() calls shutdown() on
+ * its socket. Lesson 06's
  * socketserver.c is the same mix-in written for processes: diff the two,
  * and what shows is the difference between a process and a thread.
  *

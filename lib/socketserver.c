@@ -1,7 +1,7 @@
 /* socketserver.c - BaseServer, TCPServer and a request handler, in C, with
  * the names of Python's socketserver module (see socketserver.h)
  *
- * The call chain of Python note 003, as this file runs it:
+ * The call chain of Python notes 003, as this file runs it:
  *
  *     serve_forever()                      BaseServer: the connection loop
  *       -> handle_request_noblock()
@@ -223,9 +223,9 @@ static void echo_setup(struct request *self)
          self->server->mixin->worker_word);
 }
 
-/* echo_handle - EchoHandler.handle: the communication loop of note 003's
- * handle(), recv then send(data.upper()), until end of file (which note
- * 003 forgets to check: see lesson 06's notes) */
+/* echo_handle - EchoHandler.handle: the communication loop of Python
+ * notes 003's handle(), recv then send(data.upper()), until end of file
+ * (which the notes forget to check: see lesson 06's notes, section 9) */
 static void echo_handle(struct request *self)
 {
     char buf[BUF_SIZE];

@@ -1,7 +1,7 @@
 /* socketserver.h - Python's socketserver module in C: the server, the
  * request handler, and the frame that a mix-in fills in
  *
- * Python note 003 reads the socketserver module and finds two kinds of
+ * Python notes 003 read the socketserver module and find two kinds of
  * class: a server class that owns the connection loop and a
  * request-handler class that owns the communication loop. A server that
  * serves many clients at once is assembled from parts:
@@ -10,12 +10,13 @@
  *     ThreadingTCPServer = ThreadingMixIn + TCPServer (+ BaseServer)
  *
  * This library is TCPServer, BaseServer and the request handler, with
- * Python's names, so that note 003's call chain can be followed line by
- * line (socketserver.c). No lesson is about it: lesson 06 and lesson 07
- * are each about ONE mix-in, the few functions that say what a worker is
- * (a child process, a thread). Each lesson's socketserver.c holds only its
- * mix-in, a struct mixin of those functions; diff the two files, and what
- * shows is the difference between a process and a thread.
+ * Python's names, so that the call chain of Python notes 003 can be
+ * followed line by line (socketserver.c). No lesson is about it:
+ * lessons 06 and 07 are each about ONE mix-in, the few functions that say
+ * what a worker is (a child process, a thread). Each lesson's
+ * socketserver.c holds only its mix-in, a struct mixin of those
+ * functions; diff the two files, and what shows is the difference between
+ * a process and a thread.
  *
  * A "class" is a struct of function pointers; "self" is a pointer to a
  * struct; C has no inheritance, so the mix-in is a table the server calls.
