@@ -420,6 +420,7 @@ is_ancestor() {
 }
 
 @test "unixdaemon: started from a terminal, it detaches (own session, no terminal, adopted, /, umask 0, nothing inherited) and stops on SIGTERM" {
+  command -v script >/dev/null || skip "script (util-linux) is not installed"
   log=$BATS_TEST_TMPDIR/daemon.log
   exec {inherited}>"$BATS_TEST_TMPDIR/inherited"      # a descriptor it must close
   # script(1) gives the launcher a terminal, as a user's shell would
