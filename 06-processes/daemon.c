@@ -1,6 +1,6 @@
 /* daemon.c - a "daemon" child in Python's sense: it dies with its parent
  *
- * Seed 004 sets p.daemon = True on a child (the steward "egon", who
+ * Python notes 004 set p.daemon = True on a child (the steward "egon", who
  * announces he is alive, sleeps 3 s, then would announce his death) and
  * lets the main process (the emperor "jason") end at once: the daemon
  * child is ended with it, so its last line never appears.
@@ -24,13 +24,14 @@
  *        lasts MS milliseconds; default 1000)
  *
  * See also: orphan.c, ../07-threads/daemon.c (daemon threads), NOTES.md.
- * Seed: 004 (daemon processes).
+ * Python notes: 004 (daemon processes).
  * Linux-specific: prctl(PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE                     /* prctl constants */
 
+#include "../lib/lab.h"
+
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +42,6 @@
 #include <unistd.h>
 
 static long unit_ms = 1000;
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "daemon: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 /* sleep_units - sleep n "seconds" of the story */
 static void sleep_units(long n)
@@ -80,25 +74,29 @@ static void task(int as_daemon, pid_t parent, int ready_fd)
     _exit(0);
 }
 
+static int as_daemon = 1;
+
+/* on_option - --no-daemon, -u MS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'n')
+        as_daemon = 0;
+    else
+        unit_ms = parse_number(arg, 1, 60000, "-u");
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"no-daemon", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int opt, as_daemon = 1, ready[2];
+    static const struct lab_option options[] = {
+        {'n', "no-daemon", NULL, "the child outlives its parent, as an orphan"},
+        {'u', NULL, "MS", "one second of the story lasts MS ms (default 1000)"}, {0}};
+    const struct lab_command cmd = {"Python's daemon flag: a child that dies with its parent.",
+                                    NULL, 0, options, on_option, NULL};
     pid_t parent = getpid(), pid;
+    int ready[2];
     char byte;
 
-    while ((opt = getopt_long(argc, argv, "u:h", long_options, NULL)) != -1) {
-        if (opt == 'n')
-            as_daemon = 0;
-        else if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
-            continue;
-        else {
-            fprintf(opt == 'h' ? stdout : stderr, "Usage: daemon [--no-daemon] [-u MS]\n");
-            return opt == 'h' ? 0 : 2;
-        }
-    }
+    lab_parse(argc, argv, &cmd);
 
     if (pipe(ready) == -1)
         die("pipe");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - lesson 06 in one command: a process per client, and the life
-# of a process (join, isolation, lifecycle, zombie, orphan, daemon).
+# of a process (join, isolation, lifecycle, zombie, orphan, daemon,
+# unixdaemon).
 #
 # Starts the forking server and three clients at once: all three are
 # answered, each by its own child process (ps shows them). When they
@@ -12,7 +13,7 @@
 #        DEMO_PAUSE=0.3 ./demo.sh    (faster)
 set -u
 cd "$(dirname "$0")" || exit 1
-for prog in server client join isolation lifecycle zombie orphan daemon; do
+for prog in server client join isolation lifecycle zombie orphan daemon unixdaemon; do
   [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
 done
 P=${DEMO_PAUSE:-1.5}
@@ -80,7 +81,7 @@ wait "$server_pid"
 say "server exited with status $?"
 pause
 
-say "join: three children sleep 1, 2 and 3 s side by side (seed: about 3 s, not 6)"
+say "join: three children sleep 1, 2 and 3 s side by side (Python notes: about 3 s, not 6)"
 ./join 2>&1 | label join
 pause
 
@@ -108,4 +109,15 @@ say "daemon: a child tied to its parent (PR_SET_PDEATHSIG) dies with it"
 ./daemon 2>&1 | label daemon
 pause 2
 say "...the steward never announced his death: the kernel killed him with his master."
+pause
+
+say "unixdaemon: a daemon in the Unix sense: own session, no terminal, in /"
+./unixdaemon -l "$work/daemon.log" 2>&1 | label unixdaemon
+daemon_pid=$(sed -n 's/^unixdaemon\[\([0-9]*\)\]: started.*/\1/p' "$work/daemon.log")
+if [ -n "$daemon_pid" ]; then
+  ps -o pid,ppid,pgid,sid,tty,stat,cmd -p "$daemon_pid" | label ps
+  kill -TERM "$daemon_pid"
+  for _ in $(seq 50); do grep -q stopping "$work/daemon.log" && break; sleep 0.1; done
+  label log < "$work/daemon.log"
+fi
 say "done"

@@ -1,6 +1,6 @@
 /* isolation.c - a child process changes a global; the parent's copy does not
  *
- * Seed 004's example: money = 100; a child process sets the global money
+ * Python notes 004's example: money = 100; a child process sets the global money
  * to 666 and prints it; the parent joins the child and prints 100. Each
  * process has its own memory. fork() gives the child a copy of the
  * parent's memory (Linux shares the pages and copies one only when
@@ -17,9 +17,11 @@
  * Usage: ./isolation
  *
  * See also: join.c, ../07-threads/basics.c, NOTES.md.
- * Seed: 004 (data isolation between processes).
+ * Python notes: 004 (data isolation between processes).
  */
 #define _POSIX_C_SOURCE 200809L
+
+#include "../lib/lab.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,13 +33,6 @@
 
 static int money = 100;
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "isolation: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
 /* task - the child's work: change the global, show it */
 static void task(void)
 {
@@ -48,13 +43,10 @@ static void task(void)
 
 int main(int argc, char *argv[])
 {
-    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    const struct lab_command cmd = {.about = "fork(): the child changes its copy of a global."};
     pid_t pid;
 
-    if (argc > 1) {
-        fprintf(help ? stdout : stderr, "Usage: isolation\n");
-        return help ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     printf("parent (pid %ld): money = %d   (&money = %p) before fork\n",
            (long)getpid(), money, (void *)&money);
     fflush(stdout);                 /* or the child would print this line again */

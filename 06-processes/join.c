@@ -1,13 +1,13 @@
 /* join.c - start three child processes and wait for all of them
  *
- * Seed 004 starts three processes that sleep 1, 2 and 3 seconds, then
+ * Python notes 004 start three processes that sleep 1, 2 and 3 seconds, then
  * join()s each one: the whole run takes about 3 seconds, not 6, because
  * the children sleep at the same time; join() only makes the parent wait
  * for the slowest. Started and joined one at a time (--serial: start,
  * join, start, join...) the same work takes 6 seconds.
  *
  * Python's Process object is rebuilt here as a tiny struct with start()
- * and join(), in the seed's two ways of saying what the child runs:
+ * and join(), in the Python notes' two ways of saying what the child runs:
  *   1. Process(target=task, args=(...)): a function and its arguments;
  *   2. class MyProcess(Process): def run(self): a "subclass" that brings
  *      its own run(): in C, a struct whose first member is the base struct
@@ -19,12 +19,13 @@
  *        lasts MS milliseconds; default 1000)
  *
  * See also: isolation.c, lifecycle.c, NOTES.md.
- * Seed: 004 (two ways to start a process; join).
+ * Python notes: 004 (two ways to start a process; join).
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "../lib/lab.h"
+
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +36,6 @@
 
 static long unit_ms = 1000;             /* how long one "second" lasts */
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "join: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
 /* sleep_units - sleep n "seconds" of the story */
 static void sleep_units(long n)
 {
@@ -50,15 +44,6 @@ static void sleep_units(long n)
 
     while (nanosleep(&left, &left) == -1 && errno == EINTR)
         continue;
-}
-
-/* now - seconds on a clock that never jumps */
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- a small Process "class" -------------------------------------------- */
@@ -101,7 +86,7 @@ static void process_join(struct process *self)
 
 /* ---- way 1: a target function ------------------------------------------- */
 
-/* task - the seed's task(name, n): announce, sleep n, announce */
+/* task - the Python notes' task(name, n): announce, sleep n, announce */
 static void task(const char *name, long n)
 {
     printf("%s is running (pid %ld)\n", name, (long)getpid());
@@ -117,7 +102,7 @@ struct my_process {
     const char *greeting;
 };
 
-/* my_process_run - MyProcess.run() of the seed */
+/* my_process_run - MyProcess.run() of the Python notes */
 static void my_process_run(struct process *self)
 {
     struct my_process *me = (struct my_process *)self;
@@ -128,29 +113,31 @@ static void my_process_run(struct process *self)
     printf("get out!\n");
 }
 
+static int serial = 0;
+
+/* on_option - --serial, -u MS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 's')
+        serial = 1;
+    else
+        unit_ms = parse_number(arg, 1, 60000, "-u");
+}
+
 int main(int argc, char *argv[])
 {
+    static const struct lab_option options[] = {
+        {'s', "serial", NULL, "start and join one child at a time"},
+        {'u', NULL, "MS", "one second of the story lasts MS ms (default 1000)"}, {0}};
+    const struct lab_command cmd = {"Three children sleep 1, 2 and 3 s; join() waits for all.",
+                                    NULL, 0, options, on_option, NULL};
     struct process children[3];
     struct my_process mine = {{my_process_run, NULL, NULL, 0, 0}, "hello world"};
     char names[3][16];
-    int opt, serial = 0;
-    double start;
+    long long start;
 
-    static const struct option long_options[] = {
-        {"serial", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    while ((opt = getopt_long(argc, argv, "u:h", long_options, NULL)) != -1) {
-        if (opt == 's')
-            serial = 1;
-        else if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
-            continue;
-        else {
-            fprintf(opt == 'h' ? stdout : stderr, "Usage: join [--serial] [-u MS]\n");
-            exit(opt == 'h' ? 0 : 2);
-        }
-    }
-
-    start = now();
+    lab_parse(argc, argv, &cmd);
+    start = now_ms();
     for (int i = 0; i < 3; i++) {   /* Process(target=task, args=(name, i+1)) */
         snprintf(names[i], sizeof names[i], "child %d", i + 1);
         children[i] = (struct process){run_target, task, names[i], i + 1, 0};
@@ -161,7 +148,7 @@ int main(int argc, char *argv[])
     for (int i = 0; i < 3 && !serial; i++)
         process_join(&children[i]);
     printf("main: all three joined after %.1f s of sleeps worth 1+2+3 = 6 s (%s)\n",
-           (now() - start) * 1000.0 / (double)unit_ms,
+           (double)(now_ms() - start) / (double)unit_ms,
            serial ? "one at a time: they add up" : "side by side: the longest wins");
 
     process_start(&mine.base);      /* MyProcess().start() */

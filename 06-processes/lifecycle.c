@@ -1,7 +1,7 @@
 /* lifecycle.c - a child's life seen from its parent: pid and ppid,
  * terminate(), is_alive() and the exit code
  *
- * Seed 004 starts a process that prints its pid (os.getpid()) and its
+ * Python notes 004 start a process that prints its pid (os.getpid()) and its
  * parent's (os.getppid()) and sleeps 30 s, then calls p.terminate() and,
  * 0.1 s later, p.is_alive(). This program does the same with the calls
  * Python makes underneath, and shows each state on the way:
@@ -9,7 +9,7 @@
  *   - the child's state letter from /proc/PID/stat (Linux): S while it
  *     sleeps (blocked), Z once it is dead but not yet reaped;
  *   - terminate() is kill(pid, SIGTERM): the signal is delivered
- *     asynchronously, which is why the seed waits 0.1 s before asking;
+ *     asynchronously, which is why the Python notes wait 0.1 s before asking;
  *   - is_alive() is waitpid(pid, WNOHANG): 0 means still running, the pid
  *     means it ended (and is now reaped). kill(pid, 0) is NOT a test of
  *     life: it succeeds for a zombie too;
@@ -19,10 +19,12 @@
  * Usage: ./lifecycle
  *
  * See also: zombie.c, orphan.c, NOTES.md.
- * Seed: 004 (pid/ppid, terminate, is_alive; process states).
+ * Python notes: 004 (pid/ppid, terminate, is_alive; process states).
  * Linux-specific: reads /proc/PID/stat.
  */
 #define _POSIX_C_SOURCE 200809L
+
+#include "../lib/lab.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,13 +35,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "lifecycle: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 /* state_of - the state letter of pid from /proc/PID/stat ('?' if gone) */
 static char state_of(pid_t pid)
@@ -104,20 +99,17 @@ static pid_t start_child(int exit_with)
     printf("child:  my pid is %ld, my parent's (getppid) is %ld\n",
            (long)getpid(), (long)getppid());
     fflush(stdout);
-    sleep(30);                      /* the seed's time.sleep(30) */
+    sleep(30);                      /* the Python notes' time.sleep(30) */
     _exit(0);
 }
 
 int main(int argc, char *argv[])
 {
     int status = 0, alive;
-    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+    const struct lab_command cmd = {.about = "A child's life: sleeping, terminated, zombie, reaped."};
     pid_t pid;
 
-    if (argc > 1) {
-        fprintf(help ? stdout : stderr, "Usage: lifecycle\n");
-        return help ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     printf("parent: my pid is %ld, my parent's is %ld (the shell)\n",
            (long)getpid(), (long)getppid());
     pid = start_child(-1);

@@ -1,6 +1,6 @@
 /* orphan.c - a child whose parent dies first is adopted
  *
- * Seed 004: an orphan is a child still running after its parent has died;
+ * Python notes 004: an orphan is a child still running after its parent has died;
  * the system takes care of it. On Linux the orphan is re-parented at once:
  * its parent becomes the nearest ancestor that has declared itself a
  * "child subreaper" (prctl(PR_SET_CHILD_SUBREAPER), as systemd, tini and
@@ -21,10 +21,12 @@
  * Usage: ./orphan [--subreaper]
  *
  * See also: zombie.c, daemon.c, NOTES.md.
- * Seed: 004 (orphan processes).
+ * Python notes: 004 (orphan processes).
  * Linux-specific: prctl(PR_SET_CHILD_SUBREAPER), /proc/PID/comm.
  */
 #define _GNU_SOURCE                     /* prctl constants */
+
+#include "../lib/lab.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,13 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "orphan: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 /* name_of - the command name of pid, from /proc/PID/comm */
 static const char *name_of(pid_t pid, char *buf, size_t size)
@@ -95,18 +90,26 @@ static void run_parent(void)
     _exit(0);
 }
 
+static int subreaper = 0;
+
+/* on_option - --subreaper */
+static void on_option(int key, const char *arg)
+{
+    (void)key, (void)arg;
+    subreaper = 1;
+}
+
 int main(int argc, char *argv[])
 {
-    int subreaper = argc == 2 && strcmp(argv[1], "--subreaper") == 0;
+    static const struct lab_option options[] = {
+        {'s', "subreaper", NULL, "be a child subreaper: adopt the orphan"}, {0}};
+    const struct lab_command cmd = {"Who adopts a child whose parent has died.", NULL, 0,
+                                    options, on_option, NULL};
     int done[2];
     pid_t parent, reaped;
-    int help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
     char byte;
 
-    if (argc > 2 || (argc == 2 && !subreaper)) {
-        fprintf(help ? stdout : stderr, "Usage: orphan [--subreaper]\n");
-        return help ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     if (subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) == -1)
         die("prctl PR_SET_CHILD_SUBREAPER");
     printf("main   (pid %ld): %s\n", (long)getpid(),

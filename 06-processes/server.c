@@ -6,7 +6,7 @@
  * The child is a copy of the parent; it runs the communication loop for
  * its one client and exits. Each client gets its own process, so a client
  * that never sends, never reads, resets or floods stalls only its own
- * child. This is the seeds' Process(target=talk, args=(conn,)) per
+ * child. This is the Python notes' Process(target=talk, args=(conn,)) per
  * connection, and socketserver's ForkingTCPServer underneath.
  *
  * Three duties come with children, and this file shows each one:
@@ -24,17 +24,23 @@
  *
  * See also: socketserver.c (the same server in socketserver's shape),
  * client.c, the demos (join, isolation, lifecycle, zombie, orphan,
- * daemon), NOTES.md.
- * Seeds: 004 (a process per connection; zombies), 003 (connection loop
- * and communication loop).
+ * daemon, unixdaemon), NOTES.md.
+ * Python notes: 004 (a process per connection; zombies), 003 (connection
+ * loop and communication loop).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "echo_server.h"
+#include "../lib/lab.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
-#define DEFAULT_PORT "9006"
+#define BUF_SIZE 4096
 #define DEFAULT_MAX_CHILDREN 1024
 #define STOP_GRACE_MS 800       /* then SIGKILL: the contract says exit within 1 s */
 
@@ -48,19 +54,6 @@ static volatile sig_atomic_t live_children = 0;
 
 static volatile sig_atomic_t listen_fd_for_signal = -1;
 static volatile sig_atomic_t conn_fd_for_signal = -1;
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [-m MAX]\n"
-            "  -H ADDR   address to listen on (default 127.0.0.1)\n"
-            "  -p PORT   port to listen on, 0 = any free port (default %s)\n"
-            "  -m MAX    at most MAX child processes at once (default %d)\n"
-            "  -h, --help  show this help\n",
-            prog_name, DEFAULT_PORT, DEFAULT_MAX_CHILDREN);
-    exit(status);
-}
 
 /* forget_child - free the table slot of pid (called with SIGCHLD blocked
  * or from the SIGCHLD handler itself) */
@@ -106,46 +99,33 @@ static void on_sigchld(int signo)
     errno = saved_errno;
 }
 
-/* on_stop_signal - SIGINT/SIGTERM handler (parent and children): set the
- * flag, and shutdown() the socket this process may be asleep on, so that
- * a blocked accept() or recv() returns at once (shutdown() is
- * async-signal-safe) */
-static void on_stop_signal(int signo)
+/* wake_sleeper - run by the SIGINT/SIGTERM handler (parent and
+ * children), after it set stop_requested: shutdown() the socket this
+ * process may be asleep on, so that a blocked accept() or recv() returns
+ * at once (shutdown() is async-signal-safe) */
+static void wake_sleeper(void)
 {
-    int saved_errno = errno;
-
-    (void)signo;
-    stop_requested = 1;
     if (listen_fd_for_signal >= 0)
         shutdown(listen_fd_for_signal, SHUT_RDWR);
     if (conn_fd_for_signal >= 0)
         shutdown(conn_fd_for_signal, SHUT_RDWR);
-    errno = saved_errno;
 }
 
-/* install_signals - stop on SIGINT/SIGTERM, reap on SIGCHLD, never die of
- * SIGPIPE */
+/* install_signals - stop on SIGINT/SIGTERM (no SA_RESTART: a blocked
+ * call sees EINTR), reap on SIGCHLD; lib ignores SIGPIPE */
 static void install_signals(void)
 {
     struct sigaction sa;
 
+    catch_stop_signals(0, wake_sleeper);
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = 0;        /* no SA_RESTART: let blocked calls see EINTR */
-    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
-        die("sigaction");
 
     /* SA_RESTART: a child ending must not make accept() fail with EINTR.
      * SA_NOCLDSTOP: we care about children that end, not ones stopped. */
     sa.sa_handler = on_sigchld;
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
     if (sigaction(SIGCHLD, &sa, NULL) == -1)
-        die("sigaction");
-
-    sa.sa_handler = SIG_IGN;
-    sa.sa_flags = 0;
-    if (sigaction(SIGPIPE, &sa, NULL) == -1)
         die("sigaction");
 
     /* The signal mask survives fork() and exec(): whoever started us may
@@ -272,7 +252,7 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
         warn("fork for %s", peer);
         restore_mask(&old_mask);
         close(conn_fd);
-        pause_briefly(100);
+        pause_briefly();
         return;
     }
     if (pid == 0)
@@ -287,19 +267,11 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
     note("connection from %s, served by child %ld", peer, (long)pid);
 }
 
-/* now_ms - milliseconds on a clock that never jumps (for deadlines) */
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* end_children - SIGTERM every child, reap them all; SIGKILL any child
  * still there after STOP_GRACE_MS */
 static void end_children(void)
 {
+    struct timespec tick = {0, 10 * 1000000L};    /* 10 ms */
     long ended = live_children;
     long long start_ms = now_ms();
     int killed = 0;
@@ -328,23 +300,33 @@ static void end_children(void)
                     kill(children[i], SIGKILL);   /* stopped, or deaf to SIGTERM */
             killed = 1;
         }
-        pause_briefly(10);
+        nanosleep(&tick, NULL);
     }
     if (ended > 0)
         note("ended %ld child process%s", ended, ended == 1 ? "" : "es");
 }
 
+/* on_option - -m MAX */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    max_children = parse_number(arg, 1, 100000, "-m");
+}
+
 int main(int argc, char *argv[])
 {
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
+    static const struct lab_option options[] = {
+        {'m', NULL, "MAX", "at most MAX child processes at once (default 1024)"}, {0}};
+    const struct lab_command cmd = {"The echo-upper server, one child process per client.",
+                                    "9006", 0, options, on_option, NULL};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
     int listen_fd, last_errno = 0;
 
-    parse_args(argc, argv, &host, &port, &max_children, usage);
     children = calloc((size_t)max_children, sizeof *children);
     if (children == NULL)
         die("calloc");
     install_signals();
-    listen_fd = open_listener(host, port);
+    listen_fd = open_listener(args.host, args.port, 0, SOMAXCONN);
     listen_fd_for_signal = listen_fd;
     print_ready_line(listen_fd);
 
@@ -364,8 +346,8 @@ int main(int argc, char *argv[])
             if (errno != last_errno)        /* one line per spell, not a flood */
                 warn("accept");
             last_errno = errno;
-            if (accept_trouble(errno))
-                pause_briefly(100);         /* out of descriptors: do not spin */
+            if (is_out_of_descriptors(errno))
+                pause_briefly();         /* out of descriptors: do not spin */
             continue;
         }
         last_errno = 0;

@@ -4,7 +4,7 @@
  * keeps a small entry (its pid, exit status, CPU times) until the parent
  * asks for it with wait()/waitpid(). Until then the child is a zombie:
  * `ps` shows it with state Z and the name <defunct>. Every child passes
- * through this state, as seed 004 says; it becomes a problem only when a
+ * through this state, as Python notes 004 say; it becomes a problem only when a
  * parent never reaps, because each zombie keeps a pid, and pids run out.
  *
  * This program starts N children that exit at once, does not reap them
@@ -16,13 +16,14 @@
  *
  * See also: lifecycle.c, orphan.c, server.c (reaping in a SIGCHLD
  * handler), NOTES.md.
- * Seed: 004 (zombie processes).
+ * Python notes: 004 (zombie processes).
  * Linux-specific: reads /proc/PID/stat.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "../lib/lab.h"
+
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,6 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN 100
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "zombie: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 /* state_of - the state letter of pid from /proc/PID/stat ('?' if gone) */
 static char state_of(pid_t pid)
@@ -56,24 +50,28 @@ static char state_of(pid_t pid)
     return state;
 }
 
+static int count = 3, secs = 10;
+
+/* on_option - -n N, -s SECS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'n')
+        count = (int)parse_number(arg, 1, MAX_CHILDREN, "-n");
+    else
+        secs = (int)parse_number(arg, 0, 3600, "-s");
+}
+
 int main(int argc, char *argv[])
 {
+    static const struct lab_option options[] = {
+        {'n', NULL, "N", "fork N children (default 3)"},
+        {'s', NULL, "SECS", "leave them unreaped SECS seconds (default 10)"}, {0}};
+    const struct lab_command cmd = {"Children that exit and are not reaped: zombies.", NULL, 0,
+                                    options, on_option, NULL};
     pid_t pids[MAX_CHILDREN];
-    int opt, count = 3, secs = 10;
     struct timespec tick = {0, 10 * 1000000L};
 
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-
-    while ((opt = getopt_long(argc, argv, "n:s:h", long_options, NULL)) != -1) {
-        if (opt == 'n' && (count = atoi(optarg)) >= 1 && count <= MAX_CHILDREN)
-            continue;
-        if (opt == 's' && (secs = atoi(optarg)) >= 0)
-            continue;
-        fprintf(opt == 'h' ? stdout : stderr,
-                "Usage: zombie [-n N] [-s SECS]   (N from 1 to %d)\n", MAX_CHILDREN);
-        return opt == 'h' ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
 
     for (int i = 0; i < count; i++) {
         pids[i] = fork();

@@ -1,11 +1,11 @@
 /* basics.c - threads: two ways to start one, join, shared data, names,
  * and how many are alive
  *
- * Seed 004 calls a process the unit of resources (its own memory, its own
+ * Python notes 004 call a process the unit of resources (its own memory, its own
  * descriptors) and a thread the unit of execution (a flow of control that
  * uses its process's resources). Every process has at least one thread;
  * the threads of a process share its memory, so starting one needs no new
- * address space and no copy. This program walks through the seed's thread
+ * address space and no copy. This program walks through the Python notes' thread
  * examples in order:
  *
  *   1. Thread(target=task, args=('egon',)): pthread_create() with a
@@ -23,11 +23,13 @@
  *
  * See also: daemon.c, cpu_vs_io.c, ../06-processes/join.c and
  * isolation.c (the same with processes), NOTES.md.
- * Seed: 004 (threads: two ways to start, join, shared data, names,
+ * Python notes: 004 (threads: two ways to start, join, shared data, names,
  * active_count).
  * Linux-specific: pthread_setname_np, pthread_getname_np, /proc/self/task.
  */
 #define _GNU_SOURCE                     /* pthread_setname_np, getname_np */
+
+#include "../lib/lab.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,8 +46,8 @@ static int money = 100;                 /* shared by every thread */
 /* die_rc - report a failed pthread call (they return the error number) */
 static void die_rc(const char *what, int rc)
 {
-    fprintf(stderr, "basics: %s: %s\n", what, strerror(rc));
-    exit(1);
+    errno = rc;
+    die("%s", what);
 }
 
 /* sleep_units - sleep n "seconds" of the story */
@@ -84,7 +86,7 @@ static const char *current_name(char *buf, size_t size)
 
 /* ---- 1. a target function ---------------------------------------------- */
 
-/* task - the seed's task(name): announce, sleep 1, announce */
+/* task - the Python notes' task(name): announce, sleep 1, announce */
 static void *task(void *arg)
 {
     const char *name = arg;
@@ -133,7 +135,7 @@ static void thread_join(struct thread *self)
         die_rc("pthread_join", rc);
 }
 
-/* my_thread_run - MyThread.run() of the seed */
+/* my_thread_run - MyThread.run() of the Python notes */
 static void my_thread_run(struct thread *self)
 {
     struct my_thread *me = (struct my_thread *)self;
@@ -145,7 +147,7 @@ static void my_thread_run(struct thread *self)
 
 /* ---- 4. shared data, 5. names ------------------------------------------- */
 
-/* set_money - the seed's task(): global money = 666 */
+/* set_money - the Python notes' task(): global money = 666 */
 static void *set_money(void *arg)
 {
     (void)arg;
@@ -174,20 +176,26 @@ static void *named_task(void *arg)
     return NULL;
 }
 
+/* on_option - -u MS */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    unit_ms = parse_number(arg, 1, 60000, "-u");
+}
+
 int main(int argc, char *argv[])
 {
+    static const struct lab_option options[] = {
+        {'u', NULL, "MS", "one second of the story lasts MS ms (default 1000)"}, {0}};
+    const struct lab_command cmd = {"Threads: start, join, shared data, names.", NULL, 0,
+                                    options, on_option, NULL};
     struct my_thread mine = {{my_thread_run, 0}, "egon"};
     struct named first = {"Thread-1", 1}, second = {"Thread-2", 2};
     pthread_t t, t1;
     char name[16];
-    int rc, opt;
+    int rc;
 
-    while ((opt = getopt(argc, argv, "u:h")) != -1) {
-        if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
-            continue;
-        fprintf(opt == 'h' ? stdout : stderr, "Usage: basics [-u MS]\n");
-        return opt == 'h' ? 0 : 2;
-    }
+    lab_parse(argc, argv, &cmd);
     setvbuf(stdout, NULL, _IOLBF, 0);       /* one line at a time, in order */
 
     printf("-- 1. Thread(target=task, args=('egon',))\n");

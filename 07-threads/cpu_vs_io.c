@@ -1,7 +1,7 @@
 /* cpu_vs_io.c - CPU-bound and IO-bound tasks on threads and on processes,
- * timed, beside the seed's Python figures
+ * timed, beside the Python notes' Python figures
  *
- * Seed 004 runs 8 CPU-bound tasks (a loop of 100,000,000 multiplications)
+ * Python notes 004 run 8 CPU-bound tasks (a loop of 100,000,000 multiplications)
  * and 400 IO-bound tasks (time.sleep(2)) on processes and on threads, and
  * concludes: CPU-bound work wants processes, IO-bound work wants threads.
  * Its figures: CPU 9.7 s on processes, 38.7 s on threads; IO 11.8 s on
@@ -20,9 +20,11 @@
  *        (defaults: 8 CPU tasks of 100000000 loops, 400 IO tasks of 2000 ms)
  *
  * See also: basics.c, NOTES.md (the GIL).
- * Seed: 004 (multi-process vs multi-thread, CPU-bound vs IO-bound).
+ * Python notes: 004 (multi-process vs multi-thread, CPU-bound vs IO-bound).
  */
 #define _POSIX_C_SOURCE 200809L
+
+#include "../lib/lab.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,23 +41,7 @@
 static long cpu_loops = 100000000;
 static long sleep_ms = 2000;
 
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *what)
-{
-    fprintf(stderr, "cpu_vs_io: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-/* now - seconds on a clock that never jumps */
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* cpu_work - the seed's work(): res *= i, a hundred million times. (With
+/* cpu_work - the Python notes' work(): res *= i, a hundred million times. (With
  * res = 0 it would stay 0 and the compiler would drop the loop; this
  * keeps a running product that depends on every step.) */
 static void *cpu_work(void *arg)
@@ -70,7 +56,7 @@ static void *cpu_work(void *arg)
     return NULL;
 }
 
-/* io_work - the seed's IO-bound work(): time.sleep(2) */
+/* io_work - the Python notes' IO-bound work(): time.sleep(2) */
 static void *io_work(void *arg)
 {
     struct timespec left = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
@@ -86,7 +72,7 @@ static double on_threads(void *(*work)(void *), int count)
 {
     static pthread_t ids[MAX_TASKS];
     static unsigned long results[MAX_TASKS];
-    double start = now();
+    long long start = now_ms();
 
     for (int i = 0; i < count; i++) {
         int rc = pthread_create(&ids[i], NULL, work, &results[i]);
@@ -98,7 +84,7 @@ static double on_threads(void *(*work)(void *), int count)
     }
     for (int i = 0; i < count; i++)
         pthread_join(ids[i], NULL);
-    return now() - start;
+    return (double)(now_ms() - start) / 1000.0;
 }
 
 /* on_processes - run count tasks in count child processes, return the
@@ -106,7 +92,7 @@ static double on_threads(void *(*work)(void *), int count)
 static double on_processes(void *(*work)(void *), int count)
 {
     unsigned long result;
-    double start = now();
+    long long start = now_ms();
 
     fflush(stdout);
     for (int i = 0; i < count; i++) {
@@ -122,43 +108,36 @@ static double on_processes(void *(*work)(void *), int count)
     for (int i = 0; i < count; i++)
         if (wait(NULL) == -1)
             die("wait");
-    return now() - start;
+    return (double)(now_ms() - start) / 1000.0;
 }
 
-/* positive - parse a positive number option, or exit 2 */
-static long positive(const char *text, long max)
-{
-    char *end;
-    long value = strtol(text, &end, 10);
+static int cpu_tasks = 8, io_tasks = 400;
 
-    if (*end != '\0' || end == text || value < 1 || value > max) {
-        fprintf(stderr, "cpu_vs_io: bad number '%s' (1 to %ld)\n"
-                        "Usage: cpu_vs_io [-c TASKS] [-i LOOPS] [-n TASKS] [-s MS]\n",
-                text, max);
-        exit(2);
+/* on_option - -c TASKS, -i LOOPS, -n TASKS, -s MS */
+static void on_option(int key, const char *arg)
+{
+    switch (key) {
+    case 'c': cpu_tasks = (int)parse_number(arg, 1, MAX_TASKS, "-c"); break;
+    case 'i': cpu_loops = parse_number(arg, 1, 100000000000L, "-i"); break;
+    case 'n': io_tasks = (int)parse_number(arg, 1, MAX_TASKS, "-n"); break;
+    default: sleep_ms = parse_number(arg, 1, 60000, "-s"); break;
     }
-    return value;
 }
 
 int main(int argc, char *argv[])
 {
-    int opt, cpu_tasks = 8, io_tasks = 400;
+    static const struct lab_option options[] = {
+        {'c', NULL, "TASKS", "CPU-bound tasks (default 8)"},
+        {'i', NULL, "LOOPS", "loops per CPU-bound task (default 100000000)"},
+        {'n', NULL, "TASKS", "IO-bound tasks (default 400)"},
+        {'s', NULL, "MS", "sleep per IO-bound task (default 2000)"}, {0}};
+    const struct lab_command cmd = {"CPU-bound and IO-bound work on threads and processes.",
+                                    NULL, 0, options, on_option, NULL};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     double serial, threads, processes;
     char label[64];
 
-    while ((opt = getopt(argc, argv, "c:i:n:s:h")) != -1) {
-        switch (opt) {
-        case 'c': cpu_tasks = (int)positive(optarg, MAX_TASKS); break;
-        case 'i': cpu_loops = positive(optarg, 100000000000L); break;
-        case 'n': io_tasks = (int)positive(optarg, MAX_TASKS); break;
-        case 's': sleep_ms = positive(optarg, 60000); break;
-        default:
-            fprintf(opt == 'h' ? stdout : stderr,
-                    "Usage: cpu_vs_io [-c TASKS] [-i LOOPS] [-n TASKS] [-s MS]\n");
-            return opt == 'h' ? 0 : 2;
-        }
-    }
+    lab_parse(argc, argv, &cmd);
     printf("cores: %ld (os.cpu_count())\n", cores);
     serial = on_threads(cpu_work, 1);
     printf("one CPU task alone: %.2f s, so %d of them need %.2f s of CPU in all\n\n",
@@ -178,7 +157,7 @@ int main(int argc, char *argv[])
     snprintf(label, sizeof label, "%d IO-bound tasks (sleep %ld ms)", io_tasks, sleep_ms);
     printf("%-34s %8.2f s %10.2f s %10s %12s\n", label, threads, processes,
            "2.0 s", "11.8 s");
-    printf("\n(Python: the seed's figures for 8 x 100000000 loops and 400 x sleep(2),\n"
-           " on the seed author's machine; C: this machine, now.)\n");
+    printf("\n(Python: the Python notes' figures for 8 x 100000000 loops and 400 x sleep(2),\n"
+           " on the notes' author's machine; C: this machine, now.)\n");
     return 0;
 }

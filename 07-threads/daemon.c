@@ -1,7 +1,7 @@
 /* daemon.c - what happens to the other threads when main ends: the C side
  * of Python's daemon threads
  *
- * Seed 004: the main thread does not end the program at once; it waits
+ * Python notes 004: the main thread does not end the program at once; it waits
  * for every non-daemon thread, and the process ends when the main thread
  * ends. Its example: t1 (daemon) prints 123, sleeps 1 s, prints end123;
  * t2 (not a daemon) prints 456, sleeps 3 s, prints end456; main prints
@@ -22,12 +22,13 @@
  *        of the story lasts MS milliseconds; default 1000)
  *
  * See also: basics.c, ../06-processes/daemon.c (daemon processes), NOTES.md.
- * Seed: 004 (daemon threads, the main thread and the end of the process).
+ * Python notes: 004 (daemon threads, the main thread and the end of the process).
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "../lib/lab.h"
+
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +40,8 @@ static long unit_ms = 1000;
 /* die_rc - report a failed pthread call (they return the error number) */
 static void die_rc(const char *what, int rc)
 {
-    fprintf(stderr, "daemon: %s: %s\n", what, strerror(rc));
-    exit(1);
+    errno = rc;
+    die("%s", what);
 }
 
 /* sleep_units - sleep n "seconds" of the story */
@@ -53,7 +54,7 @@ static void sleep_units(long n)
         continue;
 }
 
-/* foo - the seed's daemon thread t1 */
+/* foo - the Python notes' daemon thread t1 */
 static void *foo(void *arg)
 {
     (void)arg;
@@ -63,7 +64,7 @@ static void *foo(void *arg)
     return NULL;
 }
 
-/* func - the seed's non-daemon thread t2 */
+/* func - the Python notes' non-daemon thread t2 */
 static void *func(void *arg)
 {
     (void)arg;
@@ -73,25 +74,29 @@ static void *func(void *arg)
     return NULL;
 }
 
+static int how = 'j';                   /* 'j' join, 'r' return, 'x' pthread_exit */
+
+/* on_option - --return, --pthread-exit, -u MS */
+static void on_option(int key, const char *arg)
+{
+    if (key == 'u')
+        unit_ms = parse_number(arg, 1, 60000, "-u");
+    else
+        how = key;
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"return", no_argument, NULL, 'r'}, {"pthread-exit", no_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt, rc, how = 'j';
+    static const struct lab_option options[] = {
+        {'r', "return", NULL, "main() returns at once: every thread ends"},
+        {'x', "pthread-exit", NULL, "main thread calls pthread_exit(): the others go on"},
+        {'u', NULL, "MS", "one second of the story lasts MS ms (default 1000)"}, {0}};
+    const struct lab_command cmd = {"Daemon threads: what ends when main() ends.", NULL, 0,
+                                    options, on_option, NULL};
     pthread_t t1, t2;
+    int rc;
 
-    while ((opt = getopt_long(argc, argv, "u:h", long_options, NULL)) != -1) {
-        if (opt == 'r' || opt == 'x')
-            how = opt;
-        else if (opt == 'u' && (unit_ms = atol(optarg)) > 0)
-            continue;
-        else {
-            fprintf(opt == 'h' ? stdout : stderr,
-                    "Usage: daemon [--return | --pthread-exit] [-u MS]\n");
-            return opt == 'h' ? 0 : 2;
-        }
-    }
+    lab_parse(argc, argv, &cmd);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     if ((rc = pthread_create(&t1, NULL, foo, NULL)) != 0)

@@ -5,7 +5,7 @@
 # Starts the threaded server and three clients at once: all three are
 # answered, each by a thread of the one server process (ps -L lists them).
 # When they leave, the threads are gone. Then each demo program runs once
-# with its output labelled; cpu_vs_io prints C's timings beside the seed's
+# with its output labelled; cpu_vs_io prints C's timings beside the Python notes'
 # Python ones. Ctrl-C at any time stops everything the demo started.
 #
 # Usage: ./demo.sh        (or from the top folder: make demo L=07-threads)
@@ -90,7 +90,7 @@ say "daemon --pthread-exit: only main ends; the process waits for the rest"
 ./daemon --pthread-exit 2>&1 | label daemon
 pause
 
-say "cpu_vs_io: the seed's experiment in C (about 5 s)"
+say "cpu_vs_io: the Python notes' experiment in C (about 5 s)"
 ./cpu_vs_io 2>&1 | label cpu_vs_io
 say "C threads use every core: no GIL. See NOTES.md, section 8."
 say "done"

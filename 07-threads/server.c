@@ -1,7 +1,7 @@
 /* server.c - a threaded echo-upper server: one thread per client
  *
  * Lesson 06 gave each client a process; here each client gets a thread,
- * the seeds' Thread(target=talk, args=(conn,)) per connection. The main
+ * the Python notes' Thread(target=talk, args=(conn,)) per connection. The main
  * thread runs the connection loop (accept, start a thread, accept again);
  * each thread runs the communication loop for its client. Threads share
  * the process's memory and descriptors, so there is nothing to copy and
@@ -26,16 +26,22 @@
  * See also: socketserver.c (ThreadingTCPServer's shape),
  * ../06-processes/server.c (a process per client), client.c, the demos
  * (basics, daemon, cpu_vs_io), NOTES.md.
- * Seeds: 004 (a thread per connection), 003 (socketserver's
+ * Python notes: 004 (a thread per connection), 003 (socketserver's
  * ThreadingTCPServer).
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "echo_server.h"
+#include "../lib/lab.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#define DEFAULT_PORT "9007"
+#define BUF_SIZE 4096
 #define DEFAULT_MAX_THREADS 1024
 #define STOP_GRACE_MS 800       /* the contract says exit within 1 s */
 
@@ -57,52 +63,28 @@ static long max_threads = DEFAULT_MAX_THREADS;
 
 static volatile sig_atomic_t listen_fd_for_signal = -1;
 
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
+/* wake_accept - run by the SIGINT/SIGTERM handler (main thread only),
+ * after it set stop_requested: shutdown() the listening socket, so that
+ * accept() returns at once even if the signal came just before it was
+ * called (shutdown() is async-signal-safe) */
+static void wake_accept(void)
 {
-    fprintf(out,
-            "Usage: %s [-H ADDR] [-p PORT] [-m MAX]\n"
-            "  -H ADDR   address to listen on (default 127.0.0.1)\n"
-            "  -p PORT   port to listen on, 0 = any free port (default %s)\n"
-            "  -m MAX    at most MAX client threads at once (default %d)\n"
-            "  -h, --help  show this help\n",
-            prog_name, DEFAULT_PORT, DEFAULT_MAX_THREADS);
-    exit(status);
-}
-
-/* on_stop_signal - SIGINT/SIGTERM handler (main thread only): set the
- * flag and shutdown() the listening socket, so that accept() returns at
- * once even if the signal came just before it was called */
-static void on_stop_signal(int signo)
-{
-    int saved_errno = errno;
-
-    (void)signo;
-    stop_requested = 1;
     if (listen_fd_for_signal >= 0)
         shutdown(listen_fd_for_signal, SHUT_RDWR);
-    errno = saved_errno;
 }
 
-/* install_signals - stop on SIGINT/SIGTERM; never die of SIGPIPE */
+/* install_signals - stop on SIGINT/SIGTERM (no SA_RESTART: accept() sees
+ * EINTR); lib ignores SIGPIPE. The signal mask survives exec(): unblock
+ * what we rely on. */
 static void install_signals(void)
 {
-    struct sigaction sa;
+    sigset_t stop_signals;
 
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = 0;        /* no SA_RESTART: let accept() see EINTR */
-    if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
-        die("sigaction");
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) == -1)
-        die("sigaction");
-
-    /* The signal mask survives exec(): unblock what we rely on. */
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    if (sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL) == -1)
+    catch_stop_signals(0, wake_accept);
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (sigprocmask(SIG_UNBLOCK, &stop_signals, NULL) == -1)
         die("sigprocmask");
 }
 
@@ -280,7 +262,7 @@ static void start_thread(int conn_fd, const char *peer)
         unlock_or_die();
         close(conn_fd);
         free(client);
-        pause_briefly(100);
+        pause_briefly();
     }
 }
 
@@ -308,12 +290,22 @@ static void end_threads(void)
         note("ended %ld thread%s", ended, ended == 1 ? "" : "s");
 }
 
+/* on_option - -m MAX */
+static void on_option(int key, const char *arg)
+{
+    (void)key;
+    max_threads = parse_number(arg, 1, 100000, "-m");
+}
+
 int main(int argc, char *argv[])
 {
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT;
+    static const struct lab_option options[] = {
+        {'m', NULL, "MAX", "at most MAX client threads at once (default 1024)"}, {0}};
+    const struct lab_command cmd = {"The echo-upper server, one thread per client.",
+                                    "9007", 0, options, on_option, NULL};
+    struct lab_args args = lab_parse(argc, argv, &cmd);
     int listen_fd, last_errno = 0;
 
-    parse_args(argc, argv, &host, &port, &max_threads, usage);
     live_fds = malloc((size_t)max_threads * sizeof *live_fds);
     if (live_fds == NULL)
         die("malloc");
@@ -321,7 +313,7 @@ int main(int argc, char *argv[])
         live_fds[i] = -1;
     init_thread_ended();
     install_signals();
-    listen_fd = open_listener(host, port);
+    listen_fd = open_listener(args.host, args.port, 0, SOMAXCONN);
     listen_fd_for_signal = listen_fd;
     print_ready_line(listen_fd);
 
@@ -341,8 +333,8 @@ int main(int argc, char *argv[])
             if (errno != last_errno)        /* one line per spell, not a flood */
                 warn("accept");
             last_errno = errno;
-            if (accept_trouble(errno))
-                pause_briefly(100);         /* out of descriptors: do not spin */
+            if (is_out_of_descriptors(errno))
+                pause_briefly();         /* out of descriptors: do not spin */
             continue;
         }
         last_errno = 0;

@@ -39,6 +39,7 @@ teardown() {
   local status=0
   lab_teardown || status=$?
   if [ -n "${SPARE_BIN:-}" ]; then rm -rf "$SPARE_BIN"; fi
+  if [ -n "${DAEMON_PID:-}" ]; then kill -TERM "$DAEMON_PID" 2>/dev/null || true; fi
   return "$status"
 }
 
@@ -313,7 +314,7 @@ teardown() {
 # --- the demos ------------------------------------------------------------
 
 @test "demos: --help prints the usage and exits 0, a bad option exits 2" {
-  for prog in join isolation lifecycle zombie orphan daemon; do
+  for prog in join isolation lifecycle zombie orphan daemon unixdaemon; do
     run "$LAB/$L/$prog" --help
     assert_success
     assert_output --partial "Usage: $prog"
@@ -404,4 +405,51 @@ teardown() {
   start_bg nodaemon "$LAB/$L/daemon" --no-daemon -u 50
   wait_for_line "$BG_OUT" 'lives on as an orphan'
   wait_for_line "$BG_OUT" 'egon the steward is dying of old age'
+}
+
+# is_ancestor PID - true when PID is 1 or an ancestor of this shell (a
+# subreaper above us adopts orphans before init does)
+is_ancestor() {
+  local p=$$
+  [ "$1" -eq 1 ] && return 0
+  while [ "$p" -gt 1 ]; do
+    [ "$p" -eq "$1" ] && return 0
+    p=$(ps -o ppid= -p "$p" | tr -d ' ')
+  done
+  return 1
+}
+
+@test "unixdaemon: started from a terminal, it detaches (own session, no terminal, adopted, /, umask 0, nothing inherited) and stops on SIGTERM" {
+  command -v script >/dev/null || skip "script (util-linux) is not installed"
+  log=$BATS_TEST_TMPDIR/daemon.log
+  exec {inherited}>"$BATS_TEST_TMPDIR/inherited"      # a descriptor it must close
+  # script(1) gives the launcher a terminal, as a user's shell would
+  run timeout -k 2 20 script -qec "tty; ps -o sid= -p \$\$; exec $LAB/$L/unixdaemon -l $log" \
+    /dev/null </dev/null
+  exec {inherited}>&-
+  assert_success
+  assert_line --index 0 --regexp '^/dev/pts/[0-9]+'     # the launcher had one
+  launcher_sid=$(tr -dc 0-9 <<<"${lines[1]}")
+  DAEMON_PID=$(sed -n 's/.*started, pid \([0-9]*\);.*/\1/p' <<<"$output")
+  [ -n "$DAEMON_PID" ]
+  # /proc/PID/stat after "(comm) ": state ppid pgrp session tty_nr
+  read -r _ ppid pgrp sid tty _ < <(sed 's/.*) //' "/proc/$DAEMON_PID/stat")
+  [ "$tty" -eq 0 ]                                      # no controlling terminal
+  [ "$sid" -ne "$launcher_sid" ]                        # setsid(): a session of its own
+  [ "$pgrp" -eq "$sid" ]                                # ... and its process group
+  [ "$sid" -ne "$DAEMON_PID" ]                          # second fork: not the leader
+  wait_until "$LAB_WAIT" ended "$sid"                   # the leader is gone
+  is_ancestor "$ppid" || fail "parent $ppid is neither init nor a subreaper above us"
+  [ "$(readlink "/proc/$DAEMON_PID/cwd")" = / ]         # chdir("/")
+  grep -qx $'Umask:\t0000' "/proc/$DAEMON_PID/status"   # umask(0)
+  # 0, 1, 2 on /dev/null and the log: nothing inherited, no terminal
+  run ls -l "/proc/$DAEMON_PID/fd"
+  [ "$(grep -c -- '-> /dev/null$' <<<"$output")" -eq 3 ]
+  [ "$(grep -c -- '-> ' <<<"$output")" -eq 4 ]
+  assert_output --partial "-> $log"
+  wait_for_line "$log" "started: pid $DAEMON_PID, .*controlling terminal: none"
+  kill -TERM "$DAEMON_PID"
+  wait_for_line "$log" 'stopping on a stop signal'
+  wait_until "$LAB_WAIT" ended "$DAEMON_PID"
+  DAEMON_PID=
 }
