@@ -63,11 +63,11 @@ BUILD_ID := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(LAB_LIBS)
 .SECONDEXPANSION:
 # Shows the plain command, then links to a temporary name and renames: a
 # program that is running, or being run by a test, is never seen half-written.
-$(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) lib/lab.h $(LIB) .build-flags
+$(PROGRAMS) $(TOOLS): %: %.c $$(wildcard $$(dir $$@)*.h) $(wildcard lib/*.h) $(LIB) .build-flags
 	@echo "$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(LAB_LIBS)"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$.tmp $< $(LIB) $(LDLIBS) $(LAB_LIBS) && mv -f $@.$$$$.tmp $@
 
-lib/%.o: lib/%.c lib/lab.h .build-flags
+lib/%.o: lib/%.c $(wildcard lib/*.h) .build-flags
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)

@@ -18,6 +18,9 @@
  *   is_out_of_descriptors, pause_briefly      01 NOTES (EMFILE), 03 (in a loop)
  *   echo_client_main                          the blocking echo client of 01,
  *                                             used as is by 06, 07 and 09
+ *   socketserver.h (its own header)           Python's socketserver module:
+ *                                             the server part of 06 and 07,
+ *                                             whose mix-ins are the lesson
  *
  * Not in here, on purpose: anything a lesson is about. There are no
  * wrappers such as UNP's Socket() or Accept(): the call being taught is
