@@ -258,7 +258,7 @@ static void read_from(struct server *srv, size_t i)
      * (peer_done). Data: upper- case it, append it to c->pending
      * (make_room), add it to srv->owed and check_budget().
      * See NOTES.md section 2, the polling loop.
-     * Stub: (void)srv; (void)i; (void)make_room;
+     * Stub: (void)srv; (void)i; (void)make_room; (void)is_eagain; (void)check_budget; (void)mark_closed;
      * Tests: upper-cased|binary|odd-sized
      */
     struct client *c = &srv->clients[i];
@@ -312,7 +312,7 @@ static void write_to(struct server *srv, size_t i)
      * check_budget(), free the buffer once empty. A half-closed client
      * owed nothing: note "closed PEER (N bytes)" and mark_closed().
      * See NOTES.md section 2: send can fail when the buffer is full.
-     * Stub: (void)srv; (void)i;
+     * Stub: (void)srv; (void)i; (void)is_eagain; (void)check_budget; (void)mark_closed;
      * Tests: upper-cased|binary|odd-sized
      */
     struct client *c = &srv->clients[i];

@@ -98,6 +98,17 @@ static int wants_read(const struct client *c)
  * time. Returns the highest descriptor that may be in a set. */
 static int build_sets(fd_set *readable, fd_set *writable)
 {
+    /* LAB-BEGIN build-sets: the interest of this round, from each
+     * client's state: FD_ZERO both sets; the listening socket in readable
+     * unless accepting is paused; for every client: say (with -v) when its
+     * reading pauses or resumes (wants_read()), put it in readable while
+     * it is read, and in writable only while output waits for it. Return
+     * the highest descriptor that may be in a set.
+     * See NOTES.md section 2, "asking for writability only when data
+     * waits".
+     * Stub: (void)readable; (void)writable; (void)wants_read; return -1;
+     * Tests: upper-cased|second client|20 clients
+     */
     FD_ZERO(readable);
     FD_ZERO(writable);
     if (!accept_paused)
@@ -121,6 +132,7 @@ static int build_sets(fd_set *readable, fd_set *writable)
             FD_SET(fd, writable);
     }
     return listen_fd > max_client_fd ? listen_fd : max_client_fd;
+    /* LAB-END build-sets */
 }
 
 /* handle_ready - do the work select() reported, clients first: a new
@@ -128,6 +140,15 @@ static int build_sets(fd_set *readable, fd_set *writable)
  * client that just left the same descriptor number */
 static void handle_ready(fd_set *readable, fd_set *writable)
 {
+    /* LAB-BEGIN handle-ready: do the work select() reported, clients
+     * first: for each client whose descriptor is in writable,
+     * flush_output() (skip it if that closed it); in readable,
+     * read_client(). Then, unless paused, accept_clients() if the
+     * listening socket is readable.
+     * See NOTES.md section 2.
+     * Stub: (void)readable; (void)writable; (void)flush_output; (void)read_client; (void)accept_clients;
+     * Tests: upper-cased|second client|20 clients
+     */
     int last = max_client_fd;
 
     for (int fd = 0; fd <= last; fd++) {
@@ -142,6 +163,7 @@ static void handle_ready(fd_set *readable, fd_set *writable)
     }
     if (!accept_paused && FD_ISSET(listen_fd, readable))
         accept_clients();
+    /* LAB-END handle-ready */
 }
 
 /* reopen_reserve - get the spare descriptor back after it was used */
@@ -227,6 +249,13 @@ static void accept_clients(void)
             return;
         }
         format_addr((struct sockaddr *)&peer_addr, peer_len, addr, sizeof addr);
+        /* LAB-BEGIN fd-setsize-guard: a descriptor at or above FD_SETSIZE
+         * cannot be watched by select(): FD_SET on it writes past the end of
+         * the fd_set. Refuse it: note "refused ADDR: descriptor N is not below
+         * FD_SETSIZE (M)", close it, and go on with the next connection.
+         * See NOTES.md section 2, "FD_SETSIZE".
+         * Tests: FD_SETSIZE
+         */
         if (conn_fd >= FD_SETSIZE) {
             /* FD_SET(conn_fd) would write beyond the fd_set: memory
              * corruption. select() cannot watch it, so refuse it. */
@@ -235,6 +264,7 @@ static void accept_clients(void)
             close(conn_fd);
             continue;
         }
+        /* LAB-END fd-setsize-guard */
         add_client(conn_fd, addr);
     }
 }

@@ -306,6 +306,15 @@ static void epoll_destroy(struct selector *sel)
  * open file closes (a dup or a child would keep it in the list). */
 static int epoll_watch(struct selector *sel, int fd, int old_events, int new_events)
 {
+    /* LAB-BEGIN epoll-watch: the epoll backend's watch: build an
+     * epoll_event from new_events (SEL_READ: EPOLLIN, SEL_WRITE: EPOLLOUT,
+     * EPOLLET with SEL_EDGE) with data.fd = fd, and epoll_ctl() it:
+     * EPOLL_CTL_DEL when new_events is 0, ADD when old_events was 0, MOD
+     * otherwise. 0, or -1 with errno set.
+     * See NOTES.md section 2, "epoll".
+     * Stub: (void)sel; (void)fd; (void)old_events; (void)new_events; errno = ENOSYS; return -1;
+     * Tests: epoll backend: echo|epoll --edge: echo
+     */
     struct epoll_state *st = sel->state;
     struct epoll_event ev = {0};
 
@@ -315,12 +324,23 @@ static int epoll_watch(struct selector *sel, int fd, int old_events, int new_eve
     ev.data.fd = fd;
     return epoll_ctl(st->epoll_fd, new_events == 0 ? EPOLL_CTL_DEL
                                    : old_events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    /* LAB-END epoll-watch */
 }
 
 /* epoll_wait_backend - nothing to scan: the kernel hands back only the
  * ready descriptors; errors and hang-ups count as both events, as in poll */
 static int epoll_wait_backend(struct selector *sel, int timeout_ms)
 {
+    /* LAB-BEGIN epoll-wait: the epoll backend's wait: epoll_wait() on the
+     * state's epoll descriptor for at most sel->capacity events; for each,
+     * fill sel->fired[i] with its fd and a mask (EPOLLIN: SEL_READ,
+     * EPOLLOUT: SEL_WRITE; an error or hang-up counts as both). Return how
+     * many fired, or -1.
+     * See NOTES.md section 2: the kernel hands back only the ready
+     * descriptors.
+     * Stub: (void)sel; (void)timeout_ms; errno = ENOSYS; return -1;
+     * Tests: epoll backend: echo|epoll --edge: echo
+     */
     struct epoll_state *st = sel->state;
     int ready_count = epoll_wait(st->epoll_fd, st->events, sel->capacity, timeout_ms);
 
@@ -333,6 +353,7 @@ static int epoll_wait_backend(struct selector *sel, int timeout_ms)
         sel->fired[i] = (struct sel_fired){st->events[i].data.fd, mask};
     }
     return ready_count;
+    /* LAB-END epoll-wait */
 }
 
 static const struct sel_backend epoll_backend = {

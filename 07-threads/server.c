@@ -183,6 +183,15 @@ static void serve_client(int conn_fd, const char *peer)
  * (it is detached: nobody will join it) */
 static void *client_thread(void *arg)
 {
+    /* LAB-BEGIN client-thread: the body of one client's thread:
+     * serve_client(), then, under the lock, give its slot in live_fds back
+     * (before close: the number may be reused at once), close the
+     * connection, free the struct, and under the lock again count the
+     * thread out and broadcast thread_ended. Return NULL.
+     * See NOTES.md section 2.
+     * Stub: (void)arg; (void)serve_client; return NULL;
+     * Tests: two threads of one process|300 clients at once
+     */
     struct client *client = arg;
 
     serve_client(client->conn_fd, client->peer);
@@ -201,6 +210,7 @@ static void *client_thread(void *arg)
     pthread_cond_broadcast(&thread_ended);
     unlock_or_die();
     return NULL;
+    /* LAB-END client-thread */
 }
 
 /* wait_for_free_slot - while max_threads are live, wait for one to end */
@@ -218,6 +228,18 @@ static void wait_for_free_slot(void)
  * goes on. On failure only this client is lost. */
 static void start_thread(int conn_fd, const char *peer)
 {
+    /* LAB-BEGIN start-thread: hand conn_fd to a new detached thread.
+     * Allocate its struct client (conn_fd, peer); note "connection from
+     * PEER, served by a new thread"; take a free slot in live_fds under
+     * the lock and count it in live_threads. Block SIGINT/SIGTERM while
+     * calling pthread_create() with a detached attribute (a new thread
+     * inherits the mask: only the main thread should take them), then
+     * restore the mask. pthread_create() failed: warn, give the slot back,
+     * close, free, pause_briefly().
+     * See NOTES.md section 2, the thread-per-client server.
+     * Stub: (void)peer; (void)client_thread; close(conn_fd);
+     * Tests: two threads of one process|socat|lines upper-cased
+     */
     struct client *client = malloc(sizeof *client);
     pthread_attr_t attr;
     sigset_t stop_signals, old_mask;
@@ -264,6 +286,7 @@ static void start_thread(int conn_fd, const char *peer)
         free(client);
         pause_briefly();
     }
+    /* LAB-END start-thread */
 }
 
 /* end_threads - wake every live thread with shutdown() and wait (at most

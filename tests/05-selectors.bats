@@ -400,12 +400,12 @@ int main(int argc, char *argv[])
         || sel_register(sel, read_end[1], SEL_READ, on_second, NULL) == -1)
         return 2;
     ready_count = sel_select(sel, 5000);
-    for (int i = 0; i < ready_count; i++) {     /* the loop of server.c */
-        struct sel_fired ev = sel->fired[i];
-        struct sel_key *key = sel_get_key(sel, ev.fd);
+    for (int i = 0; i < ready_count; i++) {     /* dispatched as server.c does */
+        int fd = sel->fired[i].fd, mask = sel->fired[i].mask;
+        struct sel_key *k = sel_get_key(sel, fd);
 
-        if (key != NULL && (ev.mask & key->events) != 0)
-            key->callback(sel, ev.fd, ev.mask & key->events, key->data);
+        if (k && (mask & k->events))
+            k->callback(sel, fd, mask & k->events, k->data);
     }
     printf("%s: %d ready, %d stale\n", sel_backend_name(sel), ready_count, stale_calls);
     sel_free(sel);
