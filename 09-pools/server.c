@@ -207,6 +207,16 @@ static void run_process_pool(int listen_fd, int workers)
     note("process pool: %d worker processes, each accepting", workers);
     print_ready_line(listen_fd);
 
+    /* LAB-BEGIN supervise: the supervisor's loop. Until a stop: wait for any
+     * child (waitpid(-1), EINTR: go round); find its slot among the
+     * workers (not one of ours: go round); clear the slot (never signal a
+     * reaped pid); unless stopping, note_death() and fork a replacement
+     * with start_worker(), retrying each second (warn, pause_briefly())
+     * while fork fails and no stop has come.
+     * See NOTES.md section 9, a pool that heals itself.
+     * Stub: (void)note_death;
+     * Tests: killed with SIGKILL|kill one worker
+     */
     while (!stopping) {                     /* the supervisor's loop */
         int status, slot = 0;
         pid_t pid = waitpid(-1, &status, 0);    /* a signal: EINTR */
@@ -228,6 +238,7 @@ static void run_process_pool(int listen_fd, int workers)
             pause_briefly();
         }
     }
+    /* LAB-END supervise */
     stop_workers(listen_fd);
 }
 
