@@ -253,7 +253,7 @@ int main(int argc, char *argv[])
     if (args.operand_count != 1)
         usage_error("%s", args.operand_count > 1 ? "one URL only" : "no URL given");
     split_url(args.operands[0], &host, &port, &path);
-    parse_number(port, 0, 65535, "the port of the URL");
+    parse_number(port, 0, 65535, "port in the URL");
     if (strpbrk(path, " \r\n\t") != NULL)
         usage_error("spaces or line breaks in the URL must be %%-encoded");
     /* A server that closes early must cost us an error line, not our

@@ -459,6 +459,28 @@ as_nobody() {
   done
 }
 
+@test "a folder that may be entered but not listed (mode 0711): /d/ serves its index.html, /d redirects" {
+  make_root
+  as_nobody
+  mkdir "$ROOT/d"
+  printf '<!DOCTYPE html><title>d</title>in the folder d\n' >"$ROOT/d/index.html"
+  printf 'nobody may read this\n' >"$ROOT/d/private.txt"
+  chmod 0000 "$ROOT/d/private.txt"
+  chmod 0711 "$ROOT/d"
+  for opts in "" --no-openat2; do
+    # shellcheck disable=SC2086  # opts is one option or none
+    start_server_cmd "${AS_NOBODY[@]}" "$LAB/$L/server" -p 0 -r "$ROOT" $opts
+    run hcurl "http://127.0.0.1:$SERVER_PORT/d/"
+    assert_output --partial "in the folder d"
+    run hcurl -i "http://127.0.0.1:$SERVER_PORT/d"
+    assert_output --partial "301 Moved Permanently"
+    assert_output --partial $'Location: /d/\r'
+    # search permission opens the folder, never a file that may not be read
+    [ "$(code /d/private.txt)" = 403 ]
+    stop_server
+  done
+}
+
 @test "the last response before a close arrives, also when more bytes came after the last read" {
   # The server closes after a response to Connection: close, or after an
   # error it answers with a close; a pipelining client may have sent its
