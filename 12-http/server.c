@@ -112,7 +112,7 @@ static int openat2_beneath(const char *rel, int flags)
 /* open_by_realpath - the plain fence where openat2() is missing: open
  * where realpath() says the path really goes, if that is the root or
  * below it ("/" after the prefix: /srv/www-old starts with /srv/www).
- * A window remains between check and open (NOTES section 9). */
+ * A window remains between check and open (NOTES section 9, pitfalls). */
 static int open_by_realpath(const char *rel, int flags)
 {
     char resolved[PATH_MAX];
