@@ -80,7 +80,8 @@ say "5. Errors have the right codes (the Python notes' server answered '303 Not 
 for args in "/nowhere.html" "-X POST /" "-X BREW /"; do
   set -- $args
   path=${!#}
-  say "\$ curl -s -o /dev/null -w '%{http_code}' ${args}"
+  opts="${*:1:$#-1}"
+  say "\$ curl -s -o /dev/null -w '%{http_code}' ${opts:+$opts }$url$path"
   curl -s -o /dev/null -w '%{http_code}\n' "${@:1:$#-1}" "$url$path" | label curl
 done
 say "\$ printf 'GET / HTTP/2.0\\r\\nHost: x\\r\\n\\r\\n' | socat - TCP:127.0.0.1:$port"
