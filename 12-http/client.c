@@ -16,105 +16,26 @@
  *   -i prints the status line and the headers before the body, as curl -i.
  *   Exit status: 0 on a 2xx answer, 1 otherwise, 2 on bad usage.
  *
- * See also: server.c, NOTES.md. Seed: 002 (the browser's side of HTTP).
+ * See also: server.c, NOTES.md. Python notes: 002 (the browser's side of
+ * HTTP). Connecting (connect_to) and the error lines come from ../lib/lab.h.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <getopt.h>
-#include <netdb.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/types.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT "8000"
+#include "../lib/lab.h"
+
 #define MAX_LINE 16384              /* a status or header line longer: refused */
 #define BUF_SIZE 65536
 #define READ_TIMEOUT_SECS 30
-
-static const char *prog_name = "client";
-
-/* die - report a failure with the reason from errno, exit 1 */
-static void die(const char *fmt, ...)
-{
-    int saved_errno = errno;
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, ": %s\n", strerror(saved_errno));
-    exit(1);
-}
-
-/* fail - report a protocol problem (no errno involved), exit 1 */
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "%s: ", prog_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-/* usage - print the command line; exit with status */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "Usage: %s [-i] [-H ADDR] [-p PORT] URL\n"
-            "  URL       http://HOST[:PORT]/PATH, or /PATH\n"
-            "  -i        print the status line and headers before the body\n"
-            "  -H ADDR   host when the URL names none (default 127.0.0.1)\n"
-            "  -p PORT   port when the URL names none (default %s)\n"
-            "  -h, --help  show this help\n"
-            "Prints the body on standard output; exit 0 on a 2xx status, else 1.\n",
-            prog_name, DEFAULT_PORT);
-    exit(status);
-}
-
-/* connect_to - a connected TCP socket to host:port; exit 1 on failure */
-static int connect_to(const char *host, const char *port)
-{
-    struct addrinfo hints, *res, *ai;
-    int fd = -1, rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "%s: bad address %s:%s: %s\n", prog_name, host, port,
-                gai_strerror(rc));
-        exit(1);
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd == -1)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        rc = errno;
-        close(fd);
-        fd = -1;
-        errno = rc;
-    }
-    freeaddrinfo(res);
-    if (fd == -1)
-        die("connect %s:%s", host, port);
-    return fd;
-}
 
 /* split_url - take host, port and path out of URL (all point into copies
  * owned by the caller's buffers); exit 2 if it is not an http URL */
@@ -128,10 +49,8 @@ static void split_url(char *url, const char **host, const char **port, const cha
         *path = url;
         return;
     }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        fprintf(stderr, "%s: only http:// URLs are supported: '%s'\n", prog_name, url);
-        usage(stderr, 2);
-    }
+    if (strncasecmp(url, "http://", 7) != 0)
+        usage_error("only http:// URLs are supported: '%s'", url);
     rest = url + 7;
     slash = strchr(rest, '/');
     *path = "/";
@@ -144,10 +63,8 @@ static void split_url(char *url, const char **host, const char **port, const cha
     }
     if (rest[0] == '[') {                   /* [IPv6]:port */
         char *close_bracket = strchr(rest, ']');
-        if (close_bracket == NULL) {
-            fprintf(stderr, "%s: bad URL '%s'\n", prog_name, url);
-            usage(stderr, 2);
-        }
+        if (close_bracket == NULL)
+            usage_error("bad URL '%s'", url);
         *close_bracket = '\0';
         colon = close_bracket[1] == ':' ? close_bracket + 1 : NULL;
         rest++;
@@ -178,7 +95,7 @@ static char *read_line(FILE *in, char *line, size_t size)
     }
     n = strlen(line);
     if (n == size - 1 && line[n - 1] != '\n')
-        fail("a header line longer than %zu bytes: refused", size - 2);
+        fatal("a header line longer than %zu bytes: refused", size - 2);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     return line;
@@ -197,7 +114,7 @@ static void copy_bytes(FILE *in, long long count)
             if (ferror(in))
                 die("recv");
             if (count > 0)
-                fail("the connection ended %lld bytes before the body did", count);
+                fatal("the connection ended %lld bytes before the body did", count);
             return;
         }
         if (fwrite(buf, 1, n, stdout) != n)
@@ -216,17 +133,17 @@ static void copy_chunked(FILE *in, char *line, size_t size)
         long long chunk;
 
         if (read_line(in, line, size) == NULL)
-            fail("the connection ended inside a chunked body");
+            fatal("the connection ended inside a chunked body");
         errno = 0;
         chunk = strtoll(line, &end, 16);    /* ";ext=..." after the size is allowed */
         if (end == line || errno != 0 || chunk < 0 || (*end != '\0' && *end != ';'
                                                        && *end != ' ' && *end != '\t'))
-            fail("bad chunk size line '%s'", line);
+            fatal("bad chunk size line '%s'", line);
         if (chunk == 0)
             break;
         copy_bytes(in, chunk);
         if (read_line(in, line, size) == NULL || line[0] != '\0')
-            fail("a chunk not followed by CRLF");
+            fatal("a chunk not followed by CRLF");
     }
     while (read_line(in, line, size) != NULL && line[0] != '\0')
         ;                                   /* trailer fields: ignored */
@@ -259,9 +176,9 @@ static int read_head(FILE *in, char *line, size_t size, int show_headers,
     int status;
 
     if (read_line(in, line, size) == NULL)
-        fail("the server closed the connection without an answer");
+        fatal("the server closed the connection without an answer");
     if (sscanf(line, "HTTP/%*d.%*d %3d", &status) != 1)
-        fail("not an HTTP status line: '%.80s'", line);
+        fatal("not an HTTP status line: '%.80s'", line);
     if (show_headers)
         printf("%s\r\n", line);
     while (read_line(in, line, size) != NULL && line[0] != '\0') {
@@ -309,42 +226,40 @@ static int read_response(FILE *in, int show_headers)
     return status;
 }
 
+static int show_headers = 0;
+
+/* on_option - -i, the client's one option of its own */
+static void on_option(int key, const char *arg)
+{
+    (void)arg;
+    if (key == 'i')
+        show_headers = 1;
+}
+
 int main(int argc, char *argv[])
 {
-    static const struct option long_options[] = {
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *host = "127.0.0.1", *port = DEFAULT_PORT, *path = "/";
+    static const struct lab_option options[] = {
+        {'i', NULL, NULL, "print the status line and headers before the body"}, {0}};
+    static const struct lab_command command = {
+        "URL is http://HOST[:PORT]/PATH, or /PATH (then -H and -p name the server).\n"
+        "Prints the body on standard output; exit 0 on a 2xx status, else 1.",
+        "8000", 1, options, on_option, "URL"};
+    struct lab_args args = lab_parse(argc, argv, &command);
+    const char *host = args.host, *port = args.port, *path = "/";
     struct timeval timeout = {.tv_sec = READ_TIMEOUT_SECS, .tv_usec = 0};
-    int opt, show_headers = 0, fd, status;
+    int fd, status;
     FILE *conn;
 
-    while ((opt = getopt_long(argc, argv, "iH:p:h", long_options, NULL)) != -1) {
-        switch (opt) {
-        case 'i': show_headers = 1; break;
-        case 'H': host = optarg; break;
-        case 'p': port = optarg; break;
-        case 'h': usage(stdout, 0); break;
-        default: usage(stderr, 2);
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "%s: %s\n", prog_name, optind < argc ? "one URL only" : "no URL given");
-        usage(stderr, 2);
-    }
-    split_url(argv[optind], &host, &port, &path);
+    if (args.operand_count != 1)
+        usage_error("%s", args.operand_count > 1 ? "one URL only" : "no URL given");
+    split_url(args.operands[0], &host, &port, &path);
+    parse_number(port, 0, 65535, "port in the URL");
+    if (strpbrk(path, " \r\n\t") != NULL)
+        usage_error("spaces or line breaks in the URL must be %%-encoded");
     /* A server that closes early must cost us an error line, not our
      * life: with SIGPIPE ignored a failed write returns EPIPE. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         die("signal");
-    if (port[0] == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port)
-        || atol(port) > 65535) {
-        fprintf(stderr, "%s: bad port '%s'\n", prog_name, port);
-        usage(stderr, 2);
-    }
-    if (strpbrk(path, " \r\n\t") != NULL) {
-        fprintf(stderr, "%s: spaces or line breaks in the URL must be %%-encoded\n", prog_name);
-        usage(stderr, 2);
-    }
 
     fd = connect_to(host, port);
     /* A server that accepts and then says nothing must not hang us. */
@@ -357,6 +272,6 @@ int main(int argc, char *argv[])
     status = read_response(conn, show_headers);
     fclose(conn);
     if (status < 200 || status > 299)
-        fprintf(stderr, "%s: the server answered %d\n", prog_name, status);
+        note("the server answered %d", status);
     return status >= 200 && status <= 299 ? 0 : 1;
 }

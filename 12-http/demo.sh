@@ -61,7 +61,7 @@ url="http://127.0.0.1:$port"
 pause
 
 say "1. A whole response: status line, headers, blank line, body."
-say "   Content-Length says where the body ends; the seed's server sent none."
+say "   Content-Length says where the body ends; the Python notes' server sent none."
 LINES_MAX=11 show curl -si "$url/style.css"
 
 say "2. HEAD: the same headers, no body."
@@ -76,11 +76,12 @@ pause 2
 say "4. Connection: close - the server answers, then closes."
 show curl -si -H "Connection: close" -o /dev/null -w '%{http_code}, connections opened: %{num_connects}\n' "$url/"
 
-say "5. Errors have the right codes (the seed answered '303 Not Found'):"
+say "5. Errors have the right codes (the Python notes' server answered '303 Not Found'):"
 for args in "/nowhere.html" "-X POST /" "-X BREW /"; do
   set -- $args
   path=${!#}
-  say "\$ curl -s -o /dev/null -w '%{http_code}' ${args}"
+  opts="${*:1:$#-1}"
+  say "\$ curl -s -o /dev/null -w '%{http_code}' ${opts:+$opts }$url$path"
   curl -s -o /dev/null -w '%{http_code}\n' "${@:1:$#-1}" "$url$path" | label curl
 done
 say "\$ printf 'GET / HTTP/2.0\\r\\nHost: x\\r\\n\\r\\n' | socat - TCP:127.0.0.1:$port"

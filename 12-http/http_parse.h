@@ -157,16 +157,20 @@ static long long http_parse_content_length(const char *value, size_t len)
 /* http_valid_host - is [v, v+len) a Host value, uri-host [":" port]?
  * (RFC 9110 sec. 7.2 and RFC 3986 sec. 3.2.2: a name of letters, digits,
  * "-._~", %XX and "!$&'()*+,;=", or an IPv6 address in brackets.) An
- * empty value is valid: it is what a client sends for a URI with no host. */
+ * empty host is invalid: an "http" URI always has one, and RFC 9110 sec.
+ * 4.2.1 makes a recipient reject one without (so does ":8000"). */
 static int http_valid_host(const char *v, size_t len)
 {
     size_t i = 0;
+
+    if (len == 0 || v[0] == ':')
+        return 0;
 
     if (len > 0 && v[0] == '[') {            /* [IPv6 address] */
         for (i = 1; i < len && v[i] != ']'; i++)
             if (http_hex_value(v[i]) < 0 && v[i] != ':' && v[i] != '.')
                 return 0;
-        if (i == len)
+        if (i == len || i == 1)              /* no "]", or "[]" */
             return 0;
         i++;
     } else {
@@ -285,6 +289,11 @@ static int http_parse_request(const char *buf, size_t len, struct http_request *
         else
             break;
     }
+    /* A method longer than any this server knows is a 501 as soon as it
+     * shows: a 100 KB method in a short request is no long URI (414). */
+    for (size_t m = pos; m < len && http_is_tchar((unsigned char)buf[m]); m++)
+        if (m - pos >= MAX_METHOD)
+            return http_bad(req, 501, "method not implemented");
     line_end = http_find_line_end(buf, len, pos);
     if (line_end == (size_t)-1)
         return len - pos > MAX_REQUEST_LINE ? http_bad(req, 414, "request line too long")

@@ -266,11 +266,11 @@ Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT"
 
 @test "Host must be one valid host[:port] (RFC 9112 sec. 3.2); a bare CR is never a line end" {
   start_server $L
-  for host in 'a b' 'a/b' 'a@b' 'a:8x' '[::1' 'a%%zz' '[::1]x'; do
+  for host in 'a b' 'a/b' 'a@b' 'a:8x' '[::1' 'a%%zz' '[::1]x' '' ':8000' '[]'; do
     run raw "GET / HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n"
     assert_output --partial "400 Bad Request" || { echo "# Host: $host"; false; }
   done
-  for host in 'example.test' 'example.test:8000' '127.0.0.1:8000' '[::1]:8000' 'xn--bcher-kva.example' ''; do
+  for host in 'example.test' 'example.test:8000' '127.0.0.1:8000' '[::1]:8000' 'xn--bcher-kva.example'; do
     run raw "GET / HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n"
     assert_output --partial "200 OK" || { echo "# Host: $host"; false; }
   done
@@ -279,6 +279,27 @@ Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT"
   assert_output --partial "200 OK"
   run raw '\rGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
   assert_output --partial "400 Bad Request"
+}
+
+@test "Host: empty, repeated or missing in HTTP/1.1 is 400; a 100 KB method is 501, not 414" {
+  start_server $L
+  # an empty Host names no host (RFC 9110 sec. 4.2.1): 400, also as an only field
+  run raw 'GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\nConnection: close\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n'
+  assert_output --partial "400 Bad Request"
+  run raw 'GET / HTTP/1.0\r\n\r\n'                       # 1.0 needs no Host
+  assert_output --partial "200 OK"
+  # a method of 100 KB: "not implemented", at once, whatever follows
+  method=$(head -c 100000 /dev/zero | tr '\0' M)
+  run raw "$method / HTTP/1.1\r\nHost: t\r\n\r\n"
+  assert_output --partial "501 Not Implemented"
+  refute_output --partial "414"
+  run raw "$method"
+  assert_output --partial "501 Not Implemented"
+  [ "$(code /)" = 200 ]
 }
 
 # --- connections -----------------------------------------------------------
@@ -459,6 +480,28 @@ as_nobody() {
   done
 }
 
+@test "a folder that may be entered but not listed (mode 0711): /d/ serves its index.html, /d redirects" {
+  make_root
+  as_nobody
+  mkdir "$ROOT/d"
+  printf '<!DOCTYPE html><title>d</title>in the folder d\n' >"$ROOT/d/index.html"
+  printf 'nobody may read this\n' >"$ROOT/d/private.txt"
+  chmod 0000 "$ROOT/d/private.txt"
+  chmod 0711 "$ROOT/d"
+  for opts in "" --no-openat2; do
+    # shellcheck disable=SC2086  # opts is one option or none
+    start_server_cmd "${AS_NOBODY[@]}" "$LAB/$L/server" -p 0 -r "$ROOT" $opts
+    run hcurl "http://127.0.0.1:$SERVER_PORT/d/"
+    assert_output --partial "in the folder d"
+    run hcurl -i "http://127.0.0.1:$SERVER_PORT/d"
+    assert_output --partial "301 Moved Permanently"
+    assert_output --partial $'Location: /d/\r'
+    # search permission opens the folder, never a file that may not be read
+    [ "$(code /d/private.txt)" = 403 ]
+    stop_server
+  done
+}
+
 @test "the last response before a close arrives, also when more bytes came after the last read" {
   # The server closes after a response to Connection: close, or after an
   # error it answers with a close; a pipelining client may have sent its
@@ -612,6 +655,8 @@ as_nobody() {
   assert_output --partial "traversal-encoded: complete"
   assert_line --partial "long-line: bad 414"
   assert_line --partial "many-fields: bad 431"
+  assert_line --partial "long-method: bad 501"
+  assert_line --partial "empty-host: bad 400"
 }
 
 # --- the lab's client ------------------------------------------------------
