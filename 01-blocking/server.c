@@ -62,13 +62,13 @@ static void wake_blocked_calls(void)
  * messages and in send() while the client is not reading. */
 static void serve_client(int conn_fd, const char *peer)
 {
-    /* LAB-BEGIN communication-loop: serve one client until it leaves.
-     * recv() into a buffer; 0 means end of file: note "closed PEER (N
-     * bytes)" and return; -1: retry on EINTR (unless stop_requested),
-     * else warn and return. Upper-case ASCII a-z of what came, and send()
-     * it all back, looping over partial sends (MSG_NOSIGNAL). Count the
-     * bytes for the closing note.
-     * See NOTES.md section 2, "The connection loop and the communication loop".
+    /* LAB-BEGIN communication-loop: serve one client until it leaves. recv()
+     * into a buffer; 0 means end of file: note "closed PEER (N bytes)" and
+     * return; -1: retry on EINTR (unless stop_requested), else warn and
+     * return. Upper-case ASCII a-z of what came, and send() it all back,
+     * looping over partial sends (MSG_NOSIGNAL). Count the bytes for the
+     * closing note. See NOTES.md section 2, "The connection loop and the
+     * communication loop".
      * Stub: (void)conn_fd; (void)peer;
      * Tests: upper-cased|binary|100 MiB|odd-sized|socat|one after another
      */
@@ -117,11 +117,10 @@ static void serve_client(int conn_fd, const char *peer)
  * TCP server (Python: socket(), setsockopt(), bind(), listen()) */
 static int listen_on(const char *host, const char *port)
 {
-    /* LAB-BEGIN listen-on: the four steps of a TCP server. getaddrinfo()
-     * for host:port (AI_PASSIVE, numeric only; a bad one: fatal()), then
-     * socket(), setsockopt(SO_REUSEADDR), bind() and listen(BACKLOG),
-     * each checked with die() naming the call ("bind HOST:PORT").
-     * Return the listening socket.
+    /* LAB-BEGIN listen-on: the four steps of a TCP server. getaddrinfo() for
+     * host:port (AI_PASSIVE, numeric only; a bad one: fatal()), then socket(),
+     * setsockopt(SO_REUSEADDR), bind() and listen(BACKLOG), each checked with
+     * die() naming the call ("bind HOST:PORT"). Return the listening socket.
      * See NOTES.md section 2, "SO_REUSEADDR", and section 3.
      * Stub: (void)host; (void)port; fatal("listen_on() is not written yet");
      * Tests: ready line
@@ -164,13 +163,13 @@ int main(int argc, char *argv[])
     listen_fd_for_signal = listen_fd;
     print_ready_line(listen_fd);
 
-    /* LAB-BEGIN connection-loop: accept clients one after another.
-     * While no stop is requested: accept() a client (EINTR, ECONNABORTED
-     * or a stop: go round again; any other error: warn and pause_briefly(),
-     * it would fail again at once); publish conn_fd for the signal handler
-     * and close it at once if a stop came meanwhile; note "connection from
-     * PEER" (format_addr), serve_client(), close.
-     * See NOTES.md section 2, "Why the second client waits".
+    /* LAB-BEGIN connection-loop: accept clients one after another. While no
+     * stop is requested: accept() a client (EINTR, ECONNABORTED or a stop: go
+     * round again; any other error: warn and pause_briefly(), it would fail
+     * again at once); publish conn_fd for the signal handler and close it at
+     * once if a stop came meanwhile; note "connection from PEER"
+     * (format_addr), serve_client(), close. See NOTES.md section 2, "Why the
+     * second client waits".
      * Stub: (void)serve_client;
      * Tests: one after another|second client waits
      */

@@ -18,12 +18,10 @@
  *
  * One thread serves many clients at once, but it never sleeps: idle, it
  * burns a whole core asking "anything yet?" tens of thousands of times a
- * second. It counts those wasted calls (EAGAIN): -v prints them every
- * second, the total at exit. --sleep MS is the Python notes' time.sleep()
- * after a pass that did nothing: less CPU, slower replies. Kept honest:
- * output owed to clients that do not read is capped per client and in
- * total, and past a cap the server stops reading the clients it owes;
- * running out of descriptors refuses one connection, not every pass.
+ * second (-v counts these wasted calls, EAGAIN). --sleep MS is the Python
+ * notes' time.sleep() after an idle pass: less CPU, slower replies. Output
+ * owed is capped per client and in total; out of descriptors, one
+ * connection is refused, not every pass.
  *
  * Usage: ./server [-H ADDR] [-p PORT] [-v] [--sleep MS]  (127.0.0.1, 9002, 0)
  * See also: client.c, timeout.c, sigio.c, NOTES.md. Python notes: 000 and
@@ -88,10 +86,9 @@ static void nap(long sleep_ms);
 static int set_nonblocking(int fd)
 {
     /* LAB-BEGIN set-nonblocking: put fd in non-blocking mode, Python's
-     * sock.setblocking(False): read the status flags with fcntl(F_GETFL),
-     * add O_NONBLOCK, write them back with F_SETFL (keep the other flags).
-     * 0, or -1 with errno set.
-     * See NOTES.md section 2.
+     * sock.setblocking(False): read the status flags with fcntl(F_GETFL), add
+     * O_NONBLOCK, write them back with F_SETFL (keep the other flags). 0, or
+     * -1 with errno set. See NOTES.md section 2.
      * Stub: (void)fd; return 0;
      * Tests: one thread serves two|wasted calls
      */
@@ -251,13 +248,12 @@ static int make_room(struct client *c, size_t n)
 /* read_from - step 2 for one client: try recv(), queue the reply */
 static void read_from(struct server *srv, size_t i)
 {
-    /* LAB-BEGIN read-from: step 2 for client i: unless it is closing,
-     * done, owed PENDING_CAP, or owed anything while srv->over_budget, try
-     * one recv(). EAGAIN: count a wasted call and return; another error
-     * (not EINTR): warn and mark_closed(). 0: the client half-closed
-     * (peer_done). Data: upper- case it, append it to c->pending
-     * (make_room), add it to srv->owed and check_budget().
-     * See NOTES.md section 2, the polling loop.
+    /* LAB-BEGIN read-from: step 2 for client i: unless it is closing, done,
+     * owed PENDING_CAP, or owed anything while srv->over_budget, try one
+     * recv(). EAGAIN: count a wasted call and return; another error (not
+     * EINTR): warn and mark_closed(). 0: the client half-closed (peer_done).
+     * Data: upper- case it, append it to c->pending (make_room), add it to
+     * srv->owed and check_budget(). See NOTES.md section 2, the polling loop.
      * Stub: (void)srv; (void)i; (void)make_room; (void)is_eagain; (void)check_budget; (void)mark_closed;
      * Tests: upper-cased|binary|odd-sized
      */
@@ -305,13 +301,13 @@ static void read_from(struct server *srv, size_t i)
  * what the kernel took; close once a half-closed client is owed nothing */
 static void write_to(struct server *srv, size_t i)
 {
-    /* LAB-BEGIN write-to: step 3 for client i: if output is pending, try
-     * one send() of it (MSG_NOSIGNAL). EAGAIN: count a wasted call;
-     * another error (not EINTR): warn and mark_closed(). Sent: count it,
-     * drop the bytes sent from c->pending, take them off srv->owed,
-     * check_budget(), free the buffer once empty. A half-closed client
-     * owed nothing: note "closed PEER (N bytes)" and mark_closed().
-     * See NOTES.md section 2: send can fail when the buffer is full.
+    /* LAB-BEGIN write-to: step 3 for client i: if output is pending, try one
+     * send() of it (MSG_NOSIGNAL). EAGAIN: count a wasted call; another error
+     * (not EINTR): warn and mark_closed(). Sent: count it, drop the bytes sent
+     * from c->pending, take them off srv->owed, check_budget(), free the
+     * buffer once empty. A half-closed client owed nothing: note "closed PEER
+     * (N bytes)" and mark_closed(). See NOTES.md section 2: send can fail when
+     * the buffer is full.
      * Stub: (void)srv; (void)i; (void)is_eagain; (void)check_budget; (void)mark_closed;
      * Tests: upper-cased|binary|odd-sized
      */

@@ -10,23 +10,13 @@
  * second client is served while the first one is still connected.
  *
  * The sets are rebuilt before every call from the state of each client
- * (wants_read and build_sets, the first functions below):
- *   - read interest while the client's pending output has room: a client
- *     that sends but never reads its replies is no longer read once its
- *     backlog is full (the kernel then slows the sender down); while all
- *     clients together owe OUT_BUDGET or more, only those that owe nothing
- *     are read, so hundreds of such clients cost one budget;
- *   - write interest only while output waits (the Python notes' `dic`): a
- *     socket with room in its send buffer is writable nearly all the time,
- *     and asking for it with nothing to send wakes select() at once, again
- *     and again: a busy loop.
- * select() is level-triggered: a descriptor stays ready as long as the
- * condition holds, so each client gets one recv() per round and nobody can
- * hog the loop; whatever is left is reported again on the next round.
- *
- * select() can only watch descriptors below FD_SETSIZE (1024 with glibc);
- * FD_SET on a larger one writes outside the fd_set. A connection that gets
- * such a descriptor is refused: logged and closed, never FD_SET.
+ * (build_sets, below): read interest while its output has room (and, past
+ * OUT_BUDGET owed to all, only if it owes nothing), write interest only
+ * while output waits (the Python notes' `dic`; a socket with room is
+ * writable nearly always, so asking with nothing to send is a busy loop).
+ * select() is level-triggered: one recv() per client per round, and what is
+ * left is reported again; nobody hogs the loop. Descriptors at or above
+ * FD_SETSIZE are refused, never FD_SET (accept_clients).
  *
  * Usage: ./server [-H ADDR] [-p PORT] [-v] [--log FILE]   (127.0.0.1, 9003)
  *
@@ -93,19 +83,16 @@ static int wants_read(const struct client *c)
     return c->out_len == 0 || out_total < OUT_BUDGET;
 }
 
-/* build_sets - the interest of this round, from the state of each client.
- * select() overwrites its sets with the answer, so they are rebuilt every
- * time. Returns the highest descriptor that may be in a set. */
+/* build_sets - this round's interest (select() overwrites its sets) */
 static int build_sets(fd_set *readable, fd_set *writable)
 {
-    /* LAB-BEGIN build-sets: the interest of this round, from each
-     * client's state: FD_ZERO both sets; the listening socket in readable
-     * unless accepting is paused; for every client: say (with -v) when its
-     * reading pauses or resumes (wants_read()), put it in readable while
-     * it is read, and in writable only while output waits for it. Return
-     * the highest descriptor that may be in a set.
-     * See NOTES.md section 2, "asking for writability only when data
-     * waits".
+    /* LAB-BEGIN build-sets: the interest of this round, from each client's
+     * state: FD_ZERO both sets; the listening socket in readable unless
+     * accepting is paused; for every client: say (with -v) when its reading
+     * pauses or resumes (wants_read()), put it in readable while it is read,
+     * and in writable only while output waits for it. Return the highest
+     * descriptor that may be in a set. See NOTES.md section 2, "asking for
+     * writability only when data waits".
      * Stub: (void)readable; (void)writable; (void)wants_read; return -1;
      * Tests: upper-cased|second client|20 clients
      */
@@ -135,17 +122,15 @@ static int build_sets(fd_set *readable, fd_set *writable)
     /* LAB-END build-sets */
 }
 
-/* handle_ready - do the work select() reported, clients first: a new
- * connection accepted in the same round cannot be mistaken for the old
- * client that just left the same descriptor number */
+/* handle_ready - the work select() reported; clients before accept(), so
+ * a newcomer cannot be taken for the client that just left its number */
 static void handle_ready(fd_set *readable, fd_set *writable)
 {
-    /* LAB-BEGIN handle-ready: do the work select() reported, clients
-     * first: for each client whose descriptor is in writable,
-     * flush_output() (skip it if that closed it); in readable,
-     * read_client(). Then, unless paused, accept_clients() if the
-     * listening socket is readable.
-     * See NOTES.md section 2.
+    /* LAB-BEGIN handle-ready: do the work select() reported, clients first:
+     * for each client whose descriptor is in writable, flush_output() (skip it
+     * if that closed it); in readable, read_client(). Then, unless paused,
+     * accept_clients() if the listening socket is readable. See NOTES.md
+     * section 2.
      * Stub: (void)readable; (void)writable; (void)flush_output; (void)read_client; (void)accept_clients;
      * Tests: upper-cased|second client|20 clients
      */
@@ -252,8 +237,8 @@ static void accept_clients(void)
         /* LAB-BEGIN fd-setsize-guard: a descriptor at or above FD_SETSIZE
          * cannot be watched by select(): FD_SET on it writes past the end of
          * the fd_set. Refuse it: note "refused ADDR: descriptor N is not below
-         * FD_SETSIZE (M)", close it, and go on with the next connection.
-         * See NOTES.md section 2, "FD_SETSIZE".
+         * FD_SETSIZE (M)", close it, and go on with the next connection. See
+         * NOTES.md section 2, "FD_SETSIZE".
          * Tests: FD_SETSIZE
          */
         if (conn_fd >= FD_SETSIZE) {

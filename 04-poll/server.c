@@ -134,12 +134,11 @@ static void accept_clients(void);
  * output waits */
 static void set_interest(struct client *c)
 {
-    /* LAB-BEGIN set-interest: events follow the buffers: the client is
-     * full when it owes OUT_CAP, or owes anything while all clients owe
-     * OUT_BUDGET. Say (with -v) when that changes (c->paused); ask POLLIN
-     * unless it is full or half-closed, POLLOUT only while output waits;
-     * write the mask into its pollfd (pfds[c->slot].events).
-     * See NOTES.md section 2.
+    /* LAB-BEGIN set-interest: events follow the buffers: the client is full
+     * when it owes OUT_CAP, or owes anything while all clients owe OUT_BUDGET.
+     * Say (with -v) when that changes (c->paused); ask POLLIN unless it is
+     * full or half-closed, POLLOUT only while output waits; write the mask
+     * into its pollfd (pfds[c->slot].events). See NOTES.md section 2.
      * Stub: (void)c;
      * Tests: 1 MiB|never reads|budget
      */
@@ -167,12 +166,11 @@ static void set_interest(struct client *c)
  * asked for; left unhandled they are reported again at once, forever. */
 static void handle_client(struct client *c, short revents)
 {
-    /* LAB-BEGIN handle-client: act on one client's revents: POLLNVAL:
-     * note it and close; POLLERR: fetch the reason with
-     * getsockopt(SO_ERROR), warn, close; POLLOUT: flush_output(); POLLIN:
-     * read_client() (either may close the client: then return); POLLHUP:
-     * close (gone both ways); else set_interest().
-     * See NOTES.md section 2, "events and revents".
+    /* LAB-BEGIN handle-client: act on one client's revents: POLLNVAL: note it
+     * and close; POLLERR: fetch the reason with getsockopt(SO_ERROR), warn,
+     * close; POLLOUT: flush_output(); POLLIN: read_client() (either may close
+     * the client: then return); POLLHUP: close (gone both ways); else
+     * set_interest(). See NOTES.md section 2, "events and revents".
      * Stub: (void)c; (void)revents; (void)flush_output; (void)read_client; (void)set_interest;
      * Tests: upper-cased|second client|20 clients
      */

@@ -306,12 +306,11 @@ static void epoll_destroy(struct selector *sel)
  * open file closes (a dup or a child would keep it in the list). */
 static int epoll_watch(struct selector *sel, int fd, int old_events, int new_events)
 {
-    /* LAB-BEGIN epoll-watch: the epoll backend's watch: build an
-     * epoll_event from new_events (SEL_READ: EPOLLIN, SEL_WRITE: EPOLLOUT,
-     * EPOLLET with SEL_EDGE) with data.fd = fd, and epoll_ctl() it:
-     * EPOLL_CTL_DEL when new_events is 0, ADD when old_events was 0, MOD
-     * otherwise. 0, or -1 with errno set.
-     * See NOTES.md section 2, "epoll".
+    /* LAB-BEGIN epoll-watch: the epoll backend's watch: build an epoll_event
+     * from new_events (SEL_READ: EPOLLIN, SEL_WRITE: EPOLLOUT, EPOLLET with
+     * SEL_EDGE) with data.fd = fd, and epoll_ctl() it: EPOLL_CTL_DEL when
+     * new_events is 0, ADD when old_events was 0, MOD otherwise. 0, or -1 with
+     * errno set. See NOTES.md section 2, "epoll".
      * Stub: (void)sel; (void)fd; (void)old_events; (void)new_events; errno = ENOSYS; return -1;
      * Tests: epoll backend: echo|epoll --edge: echo
      */
@@ -333,10 +332,9 @@ static int epoll_wait_backend(struct selector *sel, int timeout_ms)
 {
     /* LAB-BEGIN epoll-wait: the epoll backend's wait: epoll_wait() on the
      * state's epoll descriptor for at most sel->capacity events; for each,
-     * fill sel->fired[i] with its fd and a mask (EPOLLIN: SEL_READ,
-     * EPOLLOUT: SEL_WRITE; an error or hang-up counts as both). Return how
-     * many fired, or -1.
-     * See NOTES.md section 2: the kernel hands back only the ready
+     * fill sel->fired[i] with its fd and a mask (EPOLLIN: SEL_READ, EPOLLOUT:
+     * SEL_WRITE; an error or hang-up counts as both). Return how many fired,
+     * or -1. See NOTES.md section 2: the kernel hands back only the ready
      * descriptors.
      * Stub: (void)sel; (void)timeout_ms; errno = ENOSYS; return -1;
      * Tests: epoll backend: echo|epoll --edge: echo

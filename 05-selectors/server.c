@@ -76,11 +76,11 @@ static void resume_accepting(struct selector *sel);
 static void run_event_loop(struct selector *sel)
 {
     /* LAB-BEGIN event-loop: the whole server: until a stop is requested,
-     * sel_select() (a timeout of ACCEPT_RETRY_MS while accepting is
-     * paused, else none; -1: die naming the backend), then for each fired
-     * entry whose fd still has a key, call that key's callback with the
-     * events it still wants. A wait that timed out: resume_accepting().
-     * See NOTES.md section 2, selectors: key.data is the callback.
+     * sel_select() (a timeout of ACCEPT_RETRY_MS while accepting is paused,
+     * else none; -1: die naming the backend), then for each fired entry whose
+     * fd still has a key, call that key's callback with the events it still
+     * wants. A wait that timed out: resume_accepting(). See NOTES.md section
+     * 2, selectors: key.data is the callback.
      * Stub: (void)sel; (void)resume_accepting;
      * Tests: socat|many clients answered
      */

@@ -90,12 +90,11 @@ static void remember_child(pid_t pid)
  * we interrupted may be about to read, so errno is saved and restored. */
 static void on_sigchld(int signo)
 {
-    /* LAB-BEGIN reap-children: the SIGCHLD handler: reap every child that
-     * has ended, waitpid(-1, NULL, WNOHANG) in a loop until it returns 0
-     * or -1 (signals do not queue: one SIGCHLD may stand for ten
-     * children), forget_child() each pid, and save and restore errno
-     * around it.
-     * See NOTES.md section 2, zombies.
+    /* LAB-BEGIN reap-children: the SIGCHLD handler: reap every child that has
+     * ended, waitpid(-1, NULL, WNOHANG) in a loop until it returns 0 or -1
+     * (signals do not queue: one SIGCHLD may stand for ten children),
+     * forget_child() each pid, and save and restore errno around it. See
+     * NOTES.md section 2, zombies.
      * Stub: (void)signo; (void)forget_child;
      * Tests: no zombie|every child reaped
      */
@@ -242,13 +241,12 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
 {
     /* LAB-BEGIN fork-child: hand conn_fd to a new child process. Block
      * SIGCHLD, SIGINT and SIGTERM around fork() (the child must be in the
-     * table before it can be reaped; the child must drop the listener
-     * before a stop handler runs in it). fork() failed: warn, restore the
-     * mask, close conn_fd, pause_briefly(), return. In the child:
-     * run_child(). In the parent: remember_child(), restore the mask,
-     * close its copy of conn_fd, note "connection from PEER, served by
-     * child PID".
-     * See NOTES.md section 2, the fork-per-client server.
+     * table before it can be reaped; the child must drop the listener before a
+     * stop handler runs in it). fork() failed: warn, restore the mask, close
+     * conn_fd, pause_briefly(), return. In the child: run_child(). In the
+     * parent: remember_child(), restore the mask, close its copy of conn_fd,
+     * note "connection from PEER, served by child PID". See NOTES.md section
+     * 2, the fork-per-client server.
      * Stub: (void)listen_fd; (void)peer; (void)run_child; (void)remember_child; close(conn_fd);
      * Tests: each by its own process|socat|lines upper-cased
      */

@@ -185,10 +185,9 @@ static void *client_thread(void *arg)
 {
     /* LAB-BEGIN client-thread: the body of one client's thread:
      * serve_client(), then, under the lock, give its slot in live_fds back
-     * (before close: the number may be reused at once), close the
-     * connection, free the struct, and under the lock again count the
-     * thread out and broadcast thread_ended. Return NULL.
-     * See NOTES.md section 2.
+     * (before close: the number may be reused at once), close the connection,
+     * free the struct, and under the lock again count the thread out and
+     * broadcast thread_ended. Return NULL. See NOTES.md section 2.
      * Stub: (void)arg; (void)serve_client; return NULL;
      * Tests: two threads of one process|300 clients at once
      */
@@ -228,15 +227,14 @@ static void wait_for_free_slot(void)
  * goes on. On failure only this client is lost. */
 static void start_thread(int conn_fd, const char *peer)
 {
-    /* LAB-BEGIN start-thread: hand conn_fd to a new detached thread.
-     * Allocate its struct client (conn_fd, peer); note "connection from
-     * PEER, served by a new thread"; take a free slot in live_fds under
-     * the lock and count it in live_threads. Block SIGINT/SIGTERM while
-     * calling pthread_create() with a detached attribute (a new thread
-     * inherits the mask: only the main thread should take them), then
-     * restore the mask. pthread_create() failed: warn, give the slot back,
-     * close, free, pause_briefly().
-     * See NOTES.md section 2, the thread-per-client server.
+    /* LAB-BEGIN start-thread: hand conn_fd to a new detached thread. Allocate
+     * its struct client (conn_fd, peer); note "connection from PEER, served by
+     * a new thread"; take a free slot in live_fds under the lock and count it
+     * in live_threads. Block SIGINT/SIGTERM while calling pthread_create()
+     * with a detached attribute (a new thread inherits the mask: only the main
+     * thread should take them), then restore the mask. pthread_create()
+     * failed: warn, give the slot back, close, free, pause_briefly(). See
+     * NOTES.md section 2, the thread-per-client server.
      * Stub: (void)peer; (void)client_thread; close(conn_fd);
      * Tests: two threads of one process|socat|lines upper-cased
      */

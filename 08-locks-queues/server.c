@@ -79,11 +79,11 @@ static int set_lock(int fd, short type)
 static void buy_ticket(char *reply, size_t size)
 {
     /* LAB-BEGIN buy-ticket: the critical section: take the lock (set_lock
-     * F_WRLCK, unless --no-lock); read the count (read_ticket_count); note
-     * it; simulate_delay(delay_ms); 0 left: reply SOLD OUT; else write
-     * count - 1 back (write_ticket_count) and reply "OK N"; any failure:
-     * warn and reply an ERROR line. Then drop the lock (F_UNLCK).
-     * See NOTES.md section 2, the ticket race and the mutex.
+     * F_WRLCK, unless --no-lock); read the count (read_ticket_count); note it;
+     * simulate_delay(delay_ms); 0 left: reply SOLD OUT; else write count - 1
+     * back (write_ticket_count) and reply "OK N"; any failure: warn and reply
+     * an ERROR line. Then drop the lock (F_UNLCK). See NOTES.md section 2, the
+     * ticket race and the mutex.
      * Stub: (void)set_lock; (void)simulate_delay; snprintf(reply, size, "ERROR buy_ticket() is not written yet\n");
      * Tests: exactly the 40 tickets|SEARCH, BUY|take turns
      */
@@ -168,12 +168,11 @@ static long read_ticket_count(const char *path)
  * wait meanwhile, so a stop leaves no FILE.XXXXXX behind. 0, or -1. */
 static int write_ticket_count(const char *path, long count)
 {
-    /* LAB-BEGIN write-ticket-count: replace the data file atomically:
-     * with SIGINT and SIGTERM blocked, write {"ticket_num": N} and a
-     * newline to a new file made by mkstemp("PATH.XXXXXX") (mode 0644),
-     * fsync() it, close it, rename() it over path; on any failure unlink
-     * the temporary file. Restore the mask. 0, or -1.
-     * See NOTES.md section 9, the data file.
+    /* LAB-BEGIN write-ticket-count: replace the data file atomically: with
+     * SIGINT and SIGTERM blocked, write {"ticket_num": N} and a newline to a
+     * new file made by mkstemp("PATH.XXXXXX") (mode 0644), fsync() it, close
+     * it, rename() it over path; on any failure unlink the temporary file.
+     * Restore the mask. 0, or -1. See NOTES.md section 9, the data file.
      * Stub: (void)path; (void)count; errno = ENOSYS; return -1;
      * Tests: restart keeps|-t N writes|never seen half-written
      */

@@ -330,14 +330,14 @@ static inline struct pool *pool_new(enum pool_kind kind, int max_workers)
  * its future; leave when the pool shuts down and the queue is empty */
 static inline void *thread_worker(void *arg)
 {
-    /* LAB-BEGIN thread-worker: one worker thread: number itself under the
-     * lock (pool_worker_no = ++pool->started); then for ever: under the
-     * lock, wait on work_ready while the queue is empty and the pool is
-     * not shutting down; empty and shutting down: unlock and return NULL;
-     * else take the oldest future off the queue, signal space_free,
-     * unlock; run f->fn(f->arg, result), future_finish() it as
-     * FUTURE_FINISHED, future_release() the pool's reference.
-     * See NOTES.md section 2, the thread pool.
+    /* LAB-BEGIN thread-worker: one worker thread: number itself under the lock
+     * (pool_worker_no = ++pool->started); then for ever: under the lock, wait
+     * on work_ready while the queue is empty and the pool is not shutting
+     * down; empty and shutting down: unlock and return NULL; else take the
+     * oldest future off the queue, signal space_free, unlock; run
+     * f->fn(f->arg, result), future_finish() it as FUTURE_FINISHED,
+     * future_release() the pool's reference. See NOTES.md section 2, the
+     * thread pool.
      * Stub: (void)arg; return NULL;
      * Tests: futures: 20 tasks|with -w 2
      */

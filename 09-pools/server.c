@@ -208,12 +208,12 @@ static void run_process_pool(int listen_fd, int workers)
     print_ready_line(listen_fd);
 
     /* LAB-BEGIN supervise: the supervisor's loop. Until a stop: wait for any
-     * child (waitpid(-1), EINTR: go round); find its slot among the
-     * workers (not one of ours: go round); clear the slot (never signal a
-     * reaped pid); unless stopping, note_death() and fork a replacement
-     * with start_worker(), retrying each second (warn, pause_briefly())
-     * while fork fails and no stop has come.
-     * See NOTES.md section 9, a pool that heals itself.
+     * child (waitpid(-1), EINTR: go round); find its slot among the workers
+     * (not one of ours: go round); clear the slot (never signal a reaped pid);
+     * unless stopping, note_death() and fork a replacement with
+     * start_worker(), retrying each second (warn, pause_briefly()) while fork
+     * fails and no stop has come. See NOTES.md section 9, a pool that heals
+     * itself.
      * Stub: (void)note_death;
      * Tests: killed with SIGKILL|kill one worker
      */

@@ -608,14 +608,14 @@ static inline int green_close(int fd)
  * (EPOLLIN or EPOLLOUT); from main, an ordinary poll() */
 static inline int green_wait_fd(int fd, uint32_t events)
 {
-    /* LAB-BEGIN green-wait-fd: park the calling coroutine until fd is
-     * ready for events. From main (no current coroutine) an ordinary
-     * poll() will do. Else arm() fd in epoll for self (1: a regular file,
-     * always ready: return 0; -1: error); note wait_fd and wait_events
-     * (EPOLLIN with RDHUP, HUP and ERR, or EPOLLOUT with HUP and ERR),
-     * state GREEN_WAITING_IO, park(). Woken: if wait_fd changed,
-     * green_close() took fd meanwhile: EBADF, -1; else clear wait_fd, 0.
-     * See NOTES.md section 2: EAGAIN parks the coroutine, epoll wakes it.
+    /* LAB-BEGIN green-wait-fd: park the calling coroutine until fd is ready
+     * for events. From main (no current coroutine) an ordinary poll() will do.
+     * Else arm() fd in epoll for self (1: a regular file, always ready: return
+     * 0; -1: error); note wait_fd and wait_events (EPOLLIN with RDHUP, HUP and
+     * ERR, or EPOLLOUT with HUP and ERR), state GREEN_WAITING_IO, park().
+     * Woken: if wait_fd changed, green_close() took fd meanwhile: EBADF, -1;
+     * else clear wait_fd, 0. See NOTES.md section 2: EAGAIN parks the
+     * coroutine, epoll wakes it.
      * Stub: (void)fd; (void)events; (void)arm; errno = ENOSYS; return -1;
      * Tests: lines come back upper-cased|socat
      */
@@ -670,11 +670,10 @@ static inline int must_park(int fd, uint32_t events)
  * park until epoll reports the socket readable, then try again */
 static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
 {
-    /* LAB-BEGIN green-recv: recv() that parks instead of blocking: try
-     * recv(); data or end of file: fair_share(), return it; failed:
-     * must_park(fd, EPOLLIN) (EINTR or EAGAIN: wait and try again; -1:
-     * return -1).
-     * See NOTES.md section 2, monkey patching.
+    /* LAB-BEGIN green-recv: recv() that parks instead of blocking: try recv();
+     * data or end of file: fair_share(), return it; failed: must_park(fd,
+     * EPOLLIN) (EINTR or EAGAIN: wait and try again; -1: return -1). See
+     * NOTES.md section 2, monkey patching.
      * Stub: (void)fd; (void)buf; (void)len; (void)flags; errno = ENOSYS; return -1;
      * Tests: lines come back upper-cased|socat
      */

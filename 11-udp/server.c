@@ -86,12 +86,12 @@ static int may_log(void)
  * answer comes back to us: an endless loop for one forged datagram. */
 static int is_loop(const struct sockaddr_storage *from)
 {
-    /* LAB-BEGIN is-loop: refuse a datagram that claims our own port.
-     * Compare port_of(from) with port_of(&own_addr): different, return 0.
-     * Same: count it, return 1, and at most once a second note how many
-     * were dropped and the last sender ("dropped N datagram(s) claiming
-     * our own port (last from ADDR:PORT): an echo loop").
-     * See NOTES.md section 9, "Answering whoever a datagram claims to be from".
+    /* LAB-BEGIN is-loop: refuse a datagram that claims our own port. Compare
+     * port_of(from) with port_of(&own_addr): different, return 0. Same: count
+     * it, return 1, and at most once a second note how many were dropped and
+     * the last sender ("dropped N datagram(s) claiming our own port (last from
+     * ADDR:PORT): an echo loop"). See NOTES.md section 9, "Answering whoever a
+     * datagram claims to be from".
      * Stub: (void)from; (void)port_of; return 0;
      * Tests: forged
      */
@@ -118,13 +118,13 @@ static int is_loop(const struct sockaddr_storage *from)
  * datagram from anyone, send it back upper-cased to whoever sent it */
 static void serve_datagrams(int fd)
 {
-    /* LAB-BEGIN serve-datagrams: the one loop of a UDP server.
-     * Until a stop is requested: recvfrom() one datagram from anyone, with
-     * its sender's address (MSG_TRUNC: the real length); skip EINTR and
-     * is_loop() senders; a datagram longer than the buffer is noted and
-     * not answered; note "N bytes from ADDR:PORT" (if may_log()), upper-case
-     * it and sendto() it back to that address; warn if sendto() fails.
-     * See NOTES.md section 2, "sendto and recvfrom: datagrams".
+    /* LAB-BEGIN serve-datagrams: the one loop of a UDP server. Until a stop is
+     * requested: recvfrom() one datagram from anyone, with its sender's
+     * address (MSG_TRUNC: the real length); skip EINTR and is_loop() senders;
+     * a datagram longer than the buffer is noted and not answered; note "N
+     * bytes from ADDR:PORT" (if may_log()), upper-case it and sendto() it back
+     * to that address; warn if sendto() fails. See NOTES.md section 2, "sendto
+     * and recvfrom: datagrams".
      * Stub: (void)fd; (void)is_loop; (void)may_log;
      * Tests: upper-cased|65,507|empty datagram|many clients|three lab clients
      */

@@ -114,13 +114,12 @@ static int openat2_beneath(const char *rel, int flags)
  * A window remains between check and open (NOTES section 9, pitfalls). */
 static int open_by_realpath(const char *rel, int flags)
 {
-    /* LAB-BEGIN realpath-fence: the plain path fence: realpath() the
-     * relative path (resolved against the current folder, which is the
-     * root); it must be the root itself or lie below it: the root's path
-     * then a '/' or the end (/srv/www-old starts with /srv/www too).
-     * Outside: EXDEV, -1. Inside: open() what realpath() returned, with
-     * flags.
-     * See NOTES.md section 2, the path fence, and section 9 on its window.
+    /* LAB-BEGIN realpath-fence: the plain path fence: realpath() the relative
+     * path (resolved against the current folder, which is the root); it must
+     * be the root itself or lie below it: the root's path then a '/' or the
+     * end (/srv/www-old starts with /srv/www too). Outside: EXDEV, -1. Inside:
+     * open() what realpath() returned, with flags. See NOTES.md section 2, the
+     * path fence, and section 9 on its window.
      * Stub: (void)rel; (void)flags; errno = EXDEV; return -1;
      * Tests: no-openat2
      */
@@ -184,12 +183,11 @@ static int open_under_root(const char *rel, struct stat *st, int *status)
 static void put_head(struct conn *c, int status, const char *type, long long length,
                      const char *extra)
 {
-    /* LAB-BEGIN put-head: the head of every response into c->out:
-     * "HTTP/1.1 STATUS REASON", Server, Date (http_date of now), Content-
-     * Type, Content- Length, the extra lines, Connection (keep-alive or
-     * close), and an empty line, all CRLF. Set c->out_len (0 if it did not
-     * fit), c->out_sent and the file range to 0.
-     * See NOTES.md section 2, the response.
+    /* LAB-BEGIN put-head: the head of every response into c->out: "HTTP/1.1
+     * STATUS REASON", Server, Date (http_date of now), Content- Type, Content-
+     * Length, the extra lines, Connection (keep-alive or close), and an empty
+     * line, all CRLF. Set c->out_len (0 if it did not fit), c->out_sent and
+     * the file range to 0. See NOTES.md section 2, the response.
      * Stub: (void)status; (void)type; (void)length; (void)extra; (void)status_reason; c->out_len = c->out_sent = 0; c->file_off = c->file_end = 0;
      * Tests: GET / answers 200|HEAD gives
      */
