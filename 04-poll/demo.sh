@@ -17,30 +17,14 @@ cd "$(dirname "$0")" || exit 1
 peer=../tests/tools/peer
 [ -x ./server ] && [ -x ./client ] && [ -x ./bitmask ] && [ -x "$peer" ] ||
   { echo "demo: run 'make' first" >&2; exit 1; }
-P=${DEMO_PAUSE:-1.5}
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 HOLD=2000
-work=$(mktemp -d)
 
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
+# demo_cleanup_hook - run by lib/demo.bash's cleanup, first
+demo_cleanup_hook() {
   exec 7>&- 2>/dev/null
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
 
-# label NAME - prefix each line of stdin with [NAME]
-label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
 # label_server - like label, but while $work/quiet exists the crowd's
 # "connection from" and "closed" lines are counted in the log, not shown,
 # and $work/seen says how many lines the labeller has read so far (it
@@ -66,8 +50,6 @@ catch_up() {
     sleep 0.05
   done
 }
-say() { printf '%-11s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 
 # The server needs a descriptor per connection: raise the soft limit.
 hard=$(ulimit -Hn)

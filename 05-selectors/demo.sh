@@ -19,30 +19,7 @@ cd "$(dirname "$0")" || exit 1
 for prog in server client edge_level aio ../tests/tools/peer; do
   [ -x "$prog" ] || { echo "demo: run 'make' first (missing $prog)" >&2; exit 1; }
 done
-P=${DEMO_PAUSE:-1.5}
-work=$(mktemp -d)
-
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
-
-# label NAME - prefix each line of stdin with [NAME]
-label() { while IFS= read -r line; do printf '%-12s %s\n' "[$1]" "$line"; done; }
-say() { printf '%-12s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 
 # start_server NAME ARGS... - start ./server -p 0 ARGS with its stderr
 # copied to $work/server.err and shown labelled NAME (NAME "-": not shown);

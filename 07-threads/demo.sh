@@ -15,30 +15,7 @@ cd "$(dirname "$0")" || exit 1
 for prog in server client basics daemon cpu_vs_io; do
   [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
 done
-P=${DEMO_PAUSE:-1.5}
-work=$(mktemp -d)
-
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
-
-# label NAME - prefix each line of stdin with [NAME]
-label() { while IFS= read -r line; do printf '%-12s %s\n' "[$1]" "$line"; done; }
-say() { printf '%-12s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 
 # show_threads - the server's threads as ps -L sees them (LWP = thread id)
 show_threads() {

@@ -17,31 +17,13 @@
 set -u
 cd "$(dirname "$0")" || exit 1
 [ -x ./server ] && [ -x ./client ] && [ -x ./futures ] || { echo "demo: run 'make' first" >&2; exit 1; }
-P=${DEMO_PAUSE:-1.5}
-work=$(mktemp -d)
-
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 
 # label NAME [LOG] - prefix each line of stdin with [NAME]; once a line is
 # on the screen, also append it to LOG
 label() {
   while IFS= read -r line; do
-    printf '%-11s %s\n' "[$1]" "$line"
+    printf '%-12s %s\n' "[$1]" "$line"
     [ -z "${2:-}" ] || printf '%s\n' "$line" >>"$2"
   done
 }
@@ -58,8 +40,6 @@ label_after() {
   done
   label "$2"
 }
-say() { printf '%-11s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 
 # start_server ARGS... - start ./server -p 0 ARGS, wait for its ready line
 # (in a fresh file for each start); sets server_pid, port and server_log

@@ -19,32 +19,12 @@ cd "$(dirname "$0")" || exit 1
 for prog in server client sleepers overflow; do
   [ -x "./$prog" ] || { echo "demo: run 'make' first" >&2; exit 1; }
 done
-P=${DEMO_PAUSE:-1.5}
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 UNIT_MS=500                         # one "second" of the Python notes, in ms
-work=$(mktemp -d)
-
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
 
 # quiet_asan - drop the one-time swapcontext warning of an ASan build
 quiet_asan() { grep --line-buffered -v "ASan doesn't fully support"; }
 
-# label NAME - prefix each line of stdin with [NAME]
-label() { while IFS= read -r line; do printf '%-11s %s\n' "[$1]" "$line"; done; }
 # label_server - like label, but silent while the file $work/quiet exists
 # (500 stress connections would print 1000 lines)
 label_server() {
@@ -52,8 +32,6 @@ label_server() {
     [ -e "$work/quiet" ] || printf '%-11s %s\n' "[server]" "$line"
   done
 }
-say() { printf '%-11s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
 
 say "1. gevent's heng/ha/heiheihei: sleeps of 2, 3 and 5 units (1 unit = ${UNIT_MS} ms)"
 say "   with green_sleep(): a sleeping coroutine is parked, the others run"

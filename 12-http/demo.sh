@@ -15,31 +15,15 @@ set -u
 cd "$(dirname "$0")" || exit 1
 [ -x ./server ] && [ -x ./client ] || { echo "demo: run 'make' first" >&2; exit 1; }
 command -v curl >/dev/null || { echo "demo: curl is needed (apt-get install curl)" >&2; exit 1; }
-P=${DEMO_PAUSE:-1.5}
-work=$(mktemp -d)
+. ../lib/demo.bash          # label, say, pause, $work, cleanup at exit
 
-# kill_tree PID - SIGTERM a process and everything below it
-kill_tree() {
-  local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$child"; done
-  kill -TERM "$1" 2>/dev/null
-}
-
-# cleanup - stop every process the demo started, remove its files
-cleanup() {
-  trap - EXIT INT TERM
+# demo_cleanup_hook - run by lib/demo.bash's cleanup, first
+demo_cleanup_hook() {
   [ -n "${silent:-}" ] && exec {silent}>&-
-  for child in $(ps -o pid= --ppid $$ 2>/dev/null); do kill_tree "$child"; done
-  wait 2>/dev/null
-  rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'echo; say "interrupted: stopping everything"; exit 130' INT TERM
 
 # label NAME - prefix each line of stdin with [NAME] (CRs of HTTP dropped)
-label() { while IFS= read -r line; do printf '%-10s %s\n' "[$1]" "${line%$'\r'}"; done; }
-say() { printf '%-10s %s\n' "[demo]" "$*"; }
-pause() { sleep "$(awk -v p="$P" -v n="${1:-1}" 'BEGIN { print p * n }')"; }
+label() { while IFS= read -r line; do printf '%-12s %s\n' "[$1]" "${line%$'\r'}"; done; }
 # quote ARGS... - the arguments as a shell command line, for display
 # show CMD... - print the command, run it, label its output (and stderr)
 quote() { local a out=""; for a in "$@"; do [[ $a =~ [[:space:]{}] ]] && a="'$a'"; out+="$a "; done; echo "${out% }"; }
