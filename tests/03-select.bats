@@ -144,7 +144,7 @@ select_calls() { sed -n 's/.*stopping after \([0-9]*\) select calls.*/\1/p' "$SE
   [ "$(select_calls)" -lt 5000 ]
 }
 
-# --- --log FILE: the seed 002 application -----------------------------------
+# --- --log FILE: the Python notes 002 application -----------------------------------
 
 @test "--log: client lines and terminal lines go to the file, clients get an ack" {
   log="$BATS_TEST_TMPDIR/select.log"

@@ -165,7 +165,7 @@ poll_calls() { sed -n 's/.*stopping after \([0-9]*\) poll calls.*/\1/p' "$SERVER
 
 # --- the bitmask demo --------------------------------------------------------
 
-@test "bitmask: the seed's 11 and 14 through & | ^ << >>" {
+@test "bitmask: the Python notes' 11 and 14 through & | ^ << >>" {
   run "$LAB/$L/bitmask"
   assert_success
   assert_line --regexp '^ *11 & 14 *= *10 .*1010'

@@ -377,7 +377,7 @@ EOF
   assert_line "end456"
 }
 
-@test "cpu_vs_io: prints the table with the seed's Python figures beside C's" {
+@test "cpu_vs_io: prints the table with the Python notes' figures beside C's" {
   run timeout -k 2 60 "$LAB/$L/cpu_vs_io" -c 4 -i 1000000 -n 50 -s 100
   assert_success
   assert_line --regexp '^cores: [0-9]+'

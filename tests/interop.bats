@@ -1,8 +1,7 @@
 #!/usr/bin/env bats
-# interop: any client of the lab works with any echo server of the lab, and
-# with the seeds' Python programs (LAB-SPEC: "Any client of the lab works
-# against any echo server of the lab and against the seeds' Python
-# servers; the seeds' Python clients work against every lab server").
+# interop: any client of the lab works with any echo server of the lab and
+# with the Python notes' servers, and the Python notes' clients work with
+# every lab server (LAB-SPEC, the echo-upper service).
 
 load helpers
 
@@ -30,9 +29,9 @@ every_client_against_current_server() {
   done
 }
 
-# seed_client - the seeds' Python client (seed 000/003), reading lines
+# python_client - the Python notes' client (000/003), reading lines
 # until end of input, as a student would run it
-seed_client() {
+python_client() {
   timeout -k 2 "$CLIENT_TIMEOUT" python3 -c '
 import socket, sys
 c = socket.socket()
@@ -58,25 +57,25 @@ check_server() {
   start_server "$lesson"
   every_client_against_current_server
   if command -v python3 >/dev/null; then
-    run seed_client <<<"$INPUT"
+    run python_client <<<"$INPUT"
     assert_success
-    assert_output "$EXPECTED"    # the seed client's stderr is empty
+    assert_output "$EXPECTED"    # the Python client's stderr is empty
   fi
   stop_server
   [ "$STOP_STATUS" -eq 0 ]
 }
 
-@test "every lab client and the seeds' client against 01-blocking" { check_server 01-blocking; }
-@test "every lab client and the seeds' client against 02-nonblocking" { check_server 02-nonblocking; }
-@test "every lab client and the seeds' client against 03-select" { check_server 03-select; }
-@test "every lab client and the seeds' client against 04-poll" { check_server 04-poll; }
-@test "every lab client and the seeds' client against 05-selectors" { check_server 05-selectors; }
-@test "every lab client and the seeds' client against 06-processes" { check_server 06-processes; }
-@test "every lab client and the seeds' client against 07-threads" { check_server 07-threads; }
-@test "every lab client and the seeds' client against 09-pools" { check_server 09-pools; }
-@test "every lab client and the seeds' client against 10-coroutines" { check_server 10-coroutines; }
+@test "every lab client and the Python notes' client against 01-blocking" { check_server 01-blocking; }
+@test "every lab client and the Python notes' client against 02-nonblocking" { check_server 02-nonblocking; }
+@test "every lab client and the Python notes' client against 03-select" { check_server 03-select; }
+@test "every lab client and the Python notes' client against 04-poll" { check_server 04-poll; }
+@test "every lab client and the Python notes' client against 05-selectors" { check_server 05-selectors; }
+@test "every lab client and the Python notes' client against 06-processes" { check_server 06-processes; }
+@test "every lab client and the Python notes' client against 07-threads" { check_server 07-threads; }
+@test "every lab client and the Python notes' client against 09-pools" { check_server 09-pools; }
+@test "every lab client and the Python notes' client against 10-coroutines" { check_server 10-coroutines; }
 
-@test "every lab client against the seeds' Python socketserver (seed 003)" {
+@test "every lab client against the Python notes' socketserver (003)" {
   command -v python3 >/dev/null || skip "python3 is not installed"
   # Seed 003's ThreadingTCPServer, with a free port and the lab's ready line.
   start_server_cmd python3 -u -c '
