@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,13 @@ static void sleep_units(long n)
 }
 
 /* foo - the Python notes' daemon thread t1 */
+static sem_t started;    /* posted by each thread after its first line */
+
 static void *foo(void *arg)
 {
     (void)arg;
     printf("123\n");
+    sem_post(&started);
     sleep_units(1);
     printf("end123\n");
     return NULL;
@@ -69,6 +73,7 @@ static void *func(void *arg)
 {
     (void)arg;
     printf("456\n");
+    sem_post(&started);
     sleep_units(3);
     printf("end456\n");
     return NULL;
@@ -99,10 +104,19 @@ int main(int argc, char *argv[])
     lab_parse(argc, argv, &cmd);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
+    /* Each thread says its first line before main goes on, so that the
+     * output is the same every run (123, 456, main......), as the Python
+     * notes print it; what happens after that is what the modes differ in. */
+    if (sem_init(&started, 0, 0) == -1)
+        die("sem_init");
     if ((rc = pthread_create(&t1, NULL, foo, NULL)) != 0)
         die_rc("pthread_create", rc);
+    while (sem_wait(&started) == -1)
+        ;
     if ((rc = pthread_create(&t2, NULL, func, NULL)) != 0)
         die_rc("pthread_create", rc);
+    while (sem_wait(&started) == -1)
+        ;
     printf("main......\n");
 
     /* Nobody will join t1, the "daemon": detach it, so that its resources

@@ -368,6 +368,8 @@ EOF
   assert_success
   refute_line "end123"
   refute_line "end456"
+  # each thread has said its first line before main goes on: no race
+  [ "${lines[0]}" = "123" ] && [ "${lines[1]}" = "456" ] && [ "${lines[2]}" = "main......" ]
   # Under ThreadSanitizer the runtime's own thread never ends, so a process
   # whose main thread called pthread_exit() would never end either.
   [ "$TSAN" -eq 1 ] && skip "--pthread-exit waits for the sanitizer's thread"
