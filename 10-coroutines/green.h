@@ -115,8 +115,7 @@ struct green {
     void (*fn)(void *);
     void *arg;
     enum green_state state;
-    int detached;               /* free the mapping as soon as it ends */
-    int joined;                 /* green_join() was called on it */
+    int detached, joined;       /* detached: freed when it ends; joined: green_join() */
     unsigned calls_in_a_row;    /* socket calls since it last parked */
     long long wake_at_ms;       /* GREEN_SLEEPING: when to wake */
     int armed_fd;               /* registered with epoll, data.ptr = us; -1 */
@@ -135,8 +134,7 @@ static struct {
     ucontext_t hub_context;     /* main's registers while a coroutine runs */
     struct green *current;      /* the running coroutine; NULL in the hub */
     struct green *ready_head, *ready_tail;
-    unsigned ready_count;       /* coroutines in the run queue */
-    unsigned round_left;        /* of them, still to run in this round */
+    unsigned ready_count, round_left;   /* in the run queue; of them, still this round */
     struct green *ended;        /* just ended: for the hub to finish off */
     struct green *sleepers;     /* sorted by wake_at_ms, earliest first */
     struct green *all;          /* every coroutine not yet freed */
@@ -237,10 +235,9 @@ static inline struct green *next_in_round(void)
     return g;
 }
 
-/* park - stop the running coroutine until someone make_ready()s it (the
- * caller has put it where it waits); the CPU goes straight to the next
- * coroutine of the round, or to the hub. (A yielder queues behind the
- * round, so next is never self.) */
+/* park - stop the running coroutine (the caller has put it where it waits)
+ * until someone make_ready()s it; the CPU goes straight to the next of the
+ * round, or to the hub (a yielder queues behind the round: never itself) */
 static inline void park(void)
 {
     sched.current->calls_in_a_row = 0;
@@ -249,27 +246,25 @@ static inline void park(void)
 
 /* --- stacks ------------------------------------------------------------------ */
 
-/* new_mapping - a guard page and a stack: from the cache if
- * possible, else from mmap(); NULL with errno set (mmap fails with ENOMEM
- * also past vm.max_map_count mappings) */
+/* new_mapping - a guard page and a stack: from the cache if possible, else
+ * from mmap(); NULL with errno set (ENOMEM also past vm.max_map_count) */
 static inline char *new_mapping(void)
 {
-    size_t size = MAPPING_SIZE;
     char *base;
 
     if (sched.cached > 0)
         return sched.stack_cache[--sched.cached];
-    base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+    base = mmap(NULL, MAPPING_SIZE, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED)
         return NULL;
     if (mprotect(base, sched.page_size, PROT_NONE) == -1) {    /* the guard */
         int saved_errno = errno;
-        munmap(base, size);
+        munmap(base, MAPPING_SIZE);
         errno = saved_errno;
         return NULL;
     }
-    asan_stack_mapped(base + sched.page_size, size - sched.page_size);
+    asan_stack_mapped(base + sched.page_size, GREEN_STACK_SIZE);
     return base;
 }
 
@@ -280,9 +275,8 @@ static inline void unmap_stack(char *base)
     munmap(base, MAPPING_SIZE);
 }
 
-/* free_mapping - a finished coroutine's mapping goes to the cache, so that
- * the next spawn costs no mmap, mprotect or page fault, or, when the
- * cache is full, back to the kernel */
+/* free_mapping - a finished coroutine's mapping goes to the cache (the next
+ * spawn costs no mmap, mprotect or page fault), or if full to the kernel */
 static inline void free_mapping(char *base)
 {
     if (sched.cached < GREEN_STACK_CACHE) {
@@ -309,9 +303,8 @@ static inline void free_green(struct green *g)
 
 /* prepare_context - the first switch to g runs green_trampoline() on g's
  * stack: getcontext() fills in the registers and the signal mask,
- * makecontext() points them at the function and the stack. The new
- * context gets no argument (makecontext passes only ints): the
- * trampoline finds its record in sched.current. */
+ * makecontext() points them at the function and the stack. No argument
+ * (makecontext passes only ints): the trampoline reads sched.current. */
 static inline int prepare_context(struct green *g)
 {
     if (getcontext(&g->context) == -1)
@@ -466,11 +459,10 @@ static inline int green_detach(struct green *g)
     return 0;
 }
 
-/* green_shutdown - from main, at the end: unmap every stack, also those
- * of coroutines still parked (abandoned, never resumed: heap memory only
- * they pointed to leaks), then the cache and the epoll instance. It keeps
- * exit() fast under LeakSanitizer, which would otherwise read every byte
- * of every stack (256 KiB each under ASan). */
+/* green_shutdown - from main, at the end: unmap every stack, also those of
+ * coroutines still parked (abandoned, never resumed: heap memory only they
+ * pointed to leaks), then the cache and the epoll instance. It keeps exit()
+ * fast under LeakSanitizer, which would read every stack (256 KiB each). */
 static inline void green_shutdown(void)
 {
     if (sched.current != NULL)
@@ -573,15 +565,11 @@ static inline int green_attach(int fd)
 {
     int flags = fcntl(fd, F_GETFL);
 
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
-        return -1;
-    return 0;
+    return flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ? -1 : 0;
 }
 
-/* green_close - close fd (which also drops it from epoll: the lab never
- * dup()s a descriptor it waits on). A coroutine parked on fd, or woken
- * for it and not yet run, is made to fail with EBADF: the number may be
- * reused at once, and it must not retry its call on the new socket. */
+/* green_close - close fd, which also drops it from epoll (the lab never
+ * dup()s a descriptor it waits on); its waiter fails with EBADF (above) */
 static inline int green_close(int fd)
 {
     struct green *g = sched.current;
@@ -604,8 +592,7 @@ static inline int green_close(int fd)
     return close(fd);
 }
 
-/* green_wait_fd - park the caller until fd is ready for `events`
- * (EPOLLIN or EPOLLOUT); from main, an ordinary poll() */
+/* green_wait_fd - park the caller until fd is ready for EPOLLIN or EPOLLOUT */
 static inline int green_wait_fd(int fd, uint32_t events)
 {
     /* LAB-BEGIN green-wait-fd: park the calling coroutine until fd is ready
@@ -644,8 +631,7 @@ static inline int green_wait_fd(int fd, uint32_t events)
 }
 
 /* fair_share - after each call that did not block: a coroutine whose peer
- * always has data would never give the CPU away, so every
- * GREEN_FAIR_CALLS calls it yields */
+ * always has data would never give the CPU away, so it yields now and then */
 static inline void fair_share(void)
 {
     struct green *self = sched.current;
@@ -666,8 +652,7 @@ static inline int must_park(int fd, uint32_t events)
     return green_wait_fd(fd, events);
 }
 
-/* green_recv - recv() that parks instead of blocking: try, and on EAGAIN
- * park until epoll reports the socket readable, then try again */
+/* green_recv - recv() that parks instead of blocking */
 static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
 {
     /* LAB-BEGIN green-recv: recv() that parks instead of blocking: try recv();
@@ -690,9 +675,9 @@ static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
     /* LAB-END green-recv */
 }
 
-/* green_send_all - send() that parks instead of blocking, until every
- * byte is sent; 0, or -1 with errno set. While the peer's window is
- * full, the caller is parked, holding nothing but its own buffer. */
+/* green_send_all - send() that parks instead of blocking, until every byte
+ * is sent; 0, or -1 with errno set. While the peer's window is full, the
+ * caller is parked, holding nothing but its own buffer. */
 static inline int green_send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

@@ -59,7 +59,8 @@ enum conn_state { READING, WRITING, LINGERING };
 
 /* One client connection: everything it needs between two events, never
  * in a static buffer (many connections are half-way through at once).
- * The buffers come last: a new one clears only the fields before them. */
+ * The buffers come last: a new one clears only the fields before them
+ * (a buffer page costs memory once used). */
 struct conn {
     int fd;
     enum conn_state state;
@@ -81,10 +82,10 @@ struct conn {
 /* The server's state: one of everything, owned by the single thread. */
 static char root_dir[PATH_MAX];        /* realpath() of the document root */
 static int root_fd = -1;               /* the root, for openat2() */
-static int quiet = 0;
 static long long idle_timeout_ms = 15000, header_timeout_ms = 10000;
-static int epoll_fd = -1, listen_fd = -1, accept_paused = 0;
+static int quiet = 0, epoll_fd = -1, listen_fd = -1, accept_paused = 0;
 static struct conn *all_conns = NULL;  /* every open connection */
+static const char *root_option = NULL;  /* -r ROOT */
 
 /* log_event - note() a connection or a request, unless -q */
 #define log_event(...) do { if (!quiet) note(__VA_ARGS__); } while (0)
@@ -108,18 +109,14 @@ static int openat2_beneath(const char *rel, int flags)
     return fd;
 }
 
-/* open_by_realpath - the plain fence where openat2() is missing: open
- * where realpath() says the path really goes, if that is the root or
- * below it ("/" after the prefix: /srv/www-old starts with /srv/www).
- * A window remains between check and open (NOTES section 9, pitfalls). */
+/* open_by_realpath - the plain fence, where openat2() is missing */
 static int open_by_realpath(const char *rel, int flags)
 {
     /* LAB-BEGIN realpath-fence: the plain path fence: realpath() the relative
-     * path (resolved against the current folder, which is the root); it must
-     * be the root itself or lie below it: the root's path then a '/' or the
-     * end (/srv/www-old starts with /srv/www too). Outside: EXDEV, -1. Inside:
-     * open() what realpath() returned, with flags. See NOTES.md section 2, the
-     * path fence, and section 9 on its window.
+     * path (the current folder is the root); it must be the root or below it:
+     * the root's path then a '/' or the end (/srv/www-old starts with /srv/www
+     * too). Outside: EXDEV, -1. Inside: open() what realpath() returned, with
+     * flags. See NOTES.md section 2, the path fence, and section 9 on its window.
      * Stub: (void)rel; (void)flags; errno = EXDEV; return -1;
      * Tests: no-openat2
      */
@@ -137,8 +134,7 @@ static int open_by_realpath(const char *rel, int flags)
     /* LAB-END realpath-fence */
 }
 
-/* The fence in use: openat2_beneath, or open_by_realpath (--no-openat2,
- * or a kernel without openat2) */
+/* The fence in use: openat2_beneath, or open_by_realpath (--no-openat2, old kernel) */
 static int (*open_beneath)(const char *rel, int flags) = openat2_beneath;
 
 /* open_under_root - open ROOT/rel (decoded, normalised) if it stays
@@ -178,16 +174,15 @@ static int open_under_root(const char *rel, struct stat *st, int *status)
 
 /* ---- Responses: a head in c->out, then perhaps a file ---- */
 
-/* put_head - the status line and the headers of every response into
- * c->out; extra: more header lines ("Name: value\r\n"...) */
+/* put_head - the head of a response; extra: more lines ("Name: value\r\n"...) */
 static void put_head(struct conn *c, int status, const char *type, long long length,
                      const char *extra)
 {
-    /* LAB-BEGIN put-head: the head of every response into c->out: "HTTP/1.1
-     * STATUS REASON", Server, Date (http_date of now), Content- Type, Content-
-     * Length, the extra lines, Connection (keep-alive or close), and an empty
-     * line, all CRLF. Set c->out_len (0 if it did not fit), c->out_sent and
-     * the file range to 0. See NOTES.md section 2, the response.
+    /* LAB-BEGIN put-head: into c->out, each line ending in CRLF: "HTTP/1.1
+     * STATUS REASON", Server, Date (http_date of now), Content-Type,
+     * Content-Length, the extra lines, Connection (keep-alive or close), an
+     * empty line. Set c->out_len (0 if it did not fit), c->out_sent and the
+     * file range to 0. See NOTES.md section 2, the response.
      * Stub: (void)status; (void)type; (void)length; (void)extra; (void)status_reason; c->out_len = c->out_sent = 0; c->file_off = c->file_end = 0;
      * Tests: GET / answers 200|HEAD gives
      */
@@ -243,11 +238,9 @@ static void start_ok(struct conn *c, int fd, const struct stat *st, const char *
         c->out_len += (size_t)c->file_end;
         c->file_end = 0;
     }
-    if (c->file_end == 0) {                 /* nothing for sendfile() */
+    if (c->file_end == 0)                   /* nothing for sendfile() */
         close(fd);
-        fd = -1;
-    }
-    c->file_fd = fd;
+    c->file_fd = c->file_end > 0 ? fd : -1;
 }
 
 /* start_file - find the file for a request and queue its response;
@@ -262,15 +255,13 @@ static int start_file(struct conn *c, const struct http_request *req, int is_hea
                                  &dir_slash);
     fd = status == 0 ? open_under_root(rel, &st, &status) : -1;
     if (fd != -1 && S_ISDIR(st.st_mode) && !dir_slash) {
-        close(fd);                          /* "/sub" -> "/sub/", so that the
-                                               page's relative links work */
+        close(fd);                          /* "/sub" -> "/sub/": relative links work */
         if (put_location(location, sizeof location, rel) == 0)
             return start_error(c, 301, NULL, is_head, location), 301;
         fd = -1;
         status = 414;
     } else if (fd != -1 && S_ISDIR(st.st_mode)) {
-        close(fd);                          /* its index.html, checked again:
-                                               it may be a link too */
+        close(fd);                          /* its index.html, checked again: may be a link */
         strcat(rel, rel[0] ? "/index.html" : "index.html");
         fd = open_under_root(rel, &st, &status);
     } else if (fd != -1 && dir_slash) {     /* "/index.html/": a file is no folder */
@@ -310,8 +301,7 @@ static void start_response(struct conn *c, const struct http_request *req)
 }
 
 /* next_request - parse the next request head out of c->in, if whole, and
- * queue its response; returns 1 if a response is now queued, 0 if more
- * bytes are needed */
+ * queue its response; 1 if a response is now queued, 0 if bytes are needed */
 static int next_request(struct conn *c)
 {
     struct http_request req;
@@ -322,10 +312,8 @@ static int next_request(struct conn *c)
         memmove(c->in, c->in + n, c->in_len - n);
         c->in_len -= n;
         c->skip_body -= (long long)n;
-        if (c->skip_body > 0)
-            return 0;
     }
-    if (c->in_len == 0)
+    if (c->skip_body > 0 || c->in_len == 0)
         return 0;
     rc = http_parse_request(c->in, c->in_len, &req);
     if (rc == HTTP_INCOMPLETE)
@@ -362,9 +350,8 @@ static void set_interest(struct conn *c, unsigned events)
     c->events = events;
 }
 
-/* watch_listener - watch the listener (on), or stop (out of descriptors:
- * level-triggered epoll would report it and accept() fail, forever).
- * Clients wait in the backlog meanwhile. */
+/* watch_listener - watch the listener (on), or stop while out of descriptors
+ * (level-triggered epoll would report it and accept() fail, forever) */
 static void watch_listener(int on)
 {
     struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = NULL};
@@ -429,12 +416,11 @@ static int send_some(struct conn *c)
     return 1;
 }
 
-/* begin_close - the last response is out: close, or linger first.
- * close() with unread bytes from the client sends a reset, which can
- * destroy our response before the client reads it (RFC 9112 sec. 9.6).
- * So shutdown() always comes first: it sends the response (and what
- * MSG_MORE held back) with the FIN. Then, if the client may still be
- * sending, read and drop until it closes or LINGER_MS passes. */
+/* begin_close - the last response is out: close, or linger first. close()
+ * with unread input sends a reset, which can destroy our response before
+ * the client reads it (RFC 9112 sec. 9.6). So shutdown() comes first: it
+ * sends the response (and what MSG_MORE held back) with the FIN; then, if
+ * the client may still send, read and drop until it closes or LINGER_MS. */
 static void begin_close(struct conn *c, const char *why)
 {
     if (shutdown(c->fd, SHUT_WR) == -1 || (c->in_len == 0 && c->skip_body == 0)) {
@@ -531,9 +517,7 @@ static void accept_client(void)
             warn("accept");
         return;
     }
-    /* only the fields are cleared: a buffer page costs memory once used */
-    c = malloc(sizeof *c);
-    if (c == NULL) {
+    if ((c = malloc(sizeof *c)) == NULL) {
         warn("malloc");
         close(fd);
         return;
@@ -648,8 +632,6 @@ static void set_root(const char *root)
         close(fd);
 }
 
-static const char *root_option = NULL;
-
 /* on_option - the lesson's own options, from lab_parse() */
 static void on_option(int key, const char *arg)
 {
@@ -686,8 +668,7 @@ int main(int argc, char *argv[])
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     sigset_t stop_signals, wait_mask;
 
-    catch_stop_signals(0, NULL);            /* SIGPIPE too: sendfile() has no
-                                               MSG_NOSIGNAL */
+    catch_stop_signals(0, NULL);            /* SIGPIPE too: sendfile() lacks MSG_NOSIGNAL */
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
