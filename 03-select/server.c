@@ -46,8 +46,7 @@
 #define ACCEPT_BURST 64             /* accepts per round, so clients get turns too */
 #define TICK_SECS 5                 /* select's timeout, as in the notes' select(..., 5) */
 
-/* One connected client. */
-struct client {
+struct client {                 /* one connected client */
     int fd;
     char addr[ADDR_LEN];
     char *out;                  /* bytes owed, in a buffer as big as they are */
@@ -57,8 +56,7 @@ struct client {
     unsigned long long total;   /* bytes received */
 };
 
-/* Every client, indexed by its descriptor. All are below FD_SETSIZE,
- * because no larger descriptor is ever kept (see accept_clients). */
+/* Every client, by descriptor: all below FD_SETSIZE (see accept_clients) */
 static struct client *clients[FD_SETSIZE];
 static int max_client_fd = -1;
 static size_t out_total;        /* the sum of every client's out_len */
@@ -73,9 +71,8 @@ static void accept_clients(void);                /* further down: the work */
 static int read_client(struct client *c);
 static int flush_output(struct client *c);
 
-/* wants_read - read interest from the buffers: the client has not
- * half-closed, its output has room, and either it owes nothing or all
- * clients together owe less than the budget */
+/* wants_read - read interest from the buffers: not half-closed, output has
+ * room, and it owes nothing or all clients together owe under OUT_BUDGET */
 static int wants_read(const struct client *c)
 {
     if (c->peer_done || c->out_len == OUT_CAP)
@@ -86,13 +83,12 @@ static int wants_read(const struct client *c)
 /* build_sets - this round's interest (select() overwrites its sets) */
 static int build_sets(fd_set *readable, fd_set *writable)
 {
-    /* LAB-BEGIN build-sets: the interest of this round, from each client's
-     * state: FD_ZERO both sets; the listening socket in readable unless
-     * accepting is paused; for every client: say (with -v) when its reading
-     * pauses or resumes (wants_read()), put it in readable while it is read,
-     * and in writable only while output waits for it. Return the highest
-     * descriptor that may be in a set. See NOTES.md section 2, "asking for
-     * writability only when data waits".
+    /* LAB-BEGIN build-sets: this round's interest, from each client's state:
+     * FD_ZERO both sets; the listener in readable unless accepting is paused;
+     * for each client: say (with -v) when its reading pauses or resumes
+     * (wants_read()), put it in readable while it is read, in writable only
+     * while output waits. Return the highest descriptor that may be in a set.
+     * See NOTES.md section 2, "asking for writability only when data waits".
      * Stub: (void)readable; (void)writable; (void)wants_read; return -1;
      * Tests: upper-cased|second client|20 clients
      */
@@ -127,16 +123,13 @@ static int build_sets(fd_set *readable, fd_set *writable)
 static void handle_ready(fd_set *readable, fd_set *writable)
 {
     /* LAB-BEGIN handle-ready: do the work select() reported, clients first:
-     * for each client whose descriptor is in writable, flush_output() (skip it
-     * if that closed it); in readable, read_client(). Then, unless paused,
-     * accept_clients() if the listening socket is readable. See NOTES.md
-     * section 2.
+     * each client in writable: flush_output() (skip it if that closed it); in
+     * readable: read_client(). Then, unless paused, accept_clients() if the
+     * listening socket is readable. See NOTES.md section 2.
      * Stub: (void)readable; (void)writable; (void)flush_output; (void)read_client; (void)accept_clients;
      * Tests: upper-cased|second client|20 clients
      */
-    int last = max_client_fd;
-
-    for (int fd = 0; fd <= last; fd++) {
+    for (int fd = 0, last = max_client_fd; fd <= last; fd++) {
         struct client *c = clients[fd];
 
         if (c == NULL)
@@ -208,8 +201,7 @@ static void add_client(int conn_fd, const char *addr)
     note("connection from %s", addr);
 }
 
-/* accept_clients - accept what is waiting, up to ACCEPT_BURST; a
- * descriptor select() cannot watch is refused, never FD_SET */
+/* accept_clients - accept what is waiting, up to ACCEPT_BURST, FD_SETSIZE-guarded */
 static void accept_clients(void)
 {
     for (int i = 0; i < ACCEPT_BURST && !accept_paused; i++) {
@@ -234,16 +226,13 @@ static void accept_clients(void)
             return;
         }
         format_addr((struct sockaddr *)&peer_addr, peer_len, addr, sizeof addr);
-        /* LAB-BEGIN fd-setsize-guard: a descriptor at or above FD_SETSIZE
-         * cannot be watched by select(): FD_SET on it writes past the end of
-         * the fd_set. Refuse it: note "refused ADDR: descriptor N is not below
-         * FD_SETSIZE (M)", close it, and go on with the next connection. See
-         * NOTES.md section 2, "FD_SETSIZE".
+        /* LAB-BEGIN fd-setsize-guard: select() cannot watch a descriptor at or
+         * above FD_SETSIZE: FD_SET on it writes past the end of the fd_set.
+         * Refuse it: note "refused ADDR: descriptor N is not below FD_SETSIZE
+         * (M)", close it, take the next one. See NOTES.md section 2, "FD_SETSIZE".
          * Tests: FD_SETSIZE
          */
-        if (conn_fd >= FD_SETSIZE) {
-            /* FD_SET(conn_fd) would write beyond the fd_set: memory
-             * corruption. select() cannot watch it, so refuse it. */
+        if (conn_fd >= FD_SETSIZE) {     /* FD_SET would corrupt memory */
             note("refused %s: descriptor %d is not below FD_SETSIZE (%d)",
                  addr, conn_fd, FD_SETSIZE);
             close(conn_fd);
@@ -274,9 +263,9 @@ static void close_client(struct client *c, const char *why)
     }
 }
 
-/* flush_output - one send() of the pending output; what does not fit now
- * is sent when select() reports the socket writable. A client that half-closed is
- * closed once it is owed nothing. Returns -1 if the client was closed. */
+/* flush_output - one send() of the pending output; the rest waits until
+ * select() reports the socket writable. A client that half-closed is closed
+ * once it is owed nothing. Returns -1 if the client was closed. */
 static int flush_output(struct client *c)
 {
     ssize_t n = 0;
@@ -308,9 +297,8 @@ static int flush_output(struct client *c)
     return 0;
 }
 
-/* queue_output - keep bytes the kernel did not take, behind what the
- * client is owed already, in a buffer just as big as they are: memory
- * follows what is owed. 0, or -1 if out of memory. */
+/* queue_output - keep bytes the kernel did not take behind what is owed, in
+ * a buffer just as big: memory follows what is owed. 0, or -1 if no memory. */
 static int queue_output(struct client *c, const char *data, size_t len)
 {
     char *bigger;
@@ -328,11 +316,10 @@ static int queue_output(struct client *c, const char *data, size_t len)
     return 0;
 }
 
-/* read_client - one recv() into a buffer on the stack (over budget, one
- * SLICE at most), upper-cased there, then one send() at once: the socket
- * is nearly always writable, so this saves a select() round. Only
- * what the kernel does not take is kept in the client's own buffer and
- * waits for write interest. Returns -1 if the client was closed. */
+/* read_client - one recv() into a stack buffer (over budget, one SLICE at
+ * most), upper-cased there, then one send() at once: the socket is nearly
+ * always writable, so this saves a select() round. Only what the kernel does
+ * not take waits in the client's buffer for write interest; -1 if closed. */
 static int read_client(struct client *c)
 {
     char buf[OUT_CAP];
@@ -420,12 +407,10 @@ int main(int argc, char *argv[])
     if (log_path != NULL)
         run_logserver(argv[0], args, log_path);
     block_stop_signals(&wait_mask);
-    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (reserve_fd == -1)
+    if ((reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
         die("open /dev/null");
-    /* Non-blocking: if the queued connection is gone by the time accept()
-     * runs (another process took it first), accept() says EAGAIN instead
-     * of sleeping while every other client waits (NOTES section 2). */
+    /* Non-blocking: if the queued connection is gone (another process took it),
+     * accept() says EAGAIN, not sleeping while all clients wait (NOTES section 2). */
     listen_fd = open_listener(args.host, args.port, SOCK_NONBLOCK | SOCK_CLOEXEC, SOMAXCONN);
     if (listen_fd >= FD_SETSIZE)
         fatal("listening descriptor %d is not below FD_SETSIZE", listen_fd);

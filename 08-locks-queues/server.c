@@ -2,29 +2,26 @@
  * one data file, and a lock around its read-modify-write
  *
  * The count of tickets lives in a JSON file, {"ticket_num": N}, as in the
- * Python version. Each buyer is served by a process of its own, and every
- * BUY reads the file, waits a moment (the simulated network delay), then
- * writes it back with one ticket fewer. Between the read and the write
- * another buyer may read the same count, and two buyers are sold the same
- * ticket: a race on shared data. The cure is a lock that every buyer takes
- * before it reads and drops after it has written: a queue of one.
+ * Python version. A process of its own serves each buyer; every BUY reads the
+ * file, waits a moment (the simulated network delay), then writes it back one
+ * ticket fewer. Between the read and the write another buyer may read the
+ * same count: two buyers are sold the same ticket, a race on shared data. The
+ * cure is a lock each buyer holds from its read to its write: a queue of one.
  *
- * Processes share no memory, so the lock lives in the kernel: a POSIX
- * record lock (fcntl F_SETLKW) on a lock file, FILE.lock, dropped by the
- * kernel if its holder dies. The data file itself is replaced on every
- * sale (write a temporary file, fsync, rename) so that no reader and no
- * crash ever sees half of it; a restart keeps its count, -t N resets it,
- * and a file that is not exactly {"ticket_num": N} stops the start.
- * --no-lock skips the lock so the class can watch tickets oversell;
- * SIGUSR1 ends the delay of every buyer that has read its count.
+ * Processes share no memory, so the lock lives in the kernel: a POSIX record
+ * lock (fcntl F_SETLKW) on a lock file, FILE.lock, dropped by the kernel if
+ * its holder dies. The data file is replaced on every sale (temporary file,
+ * fsync, rename): no reader and no crash sees half of it. A restart keeps its
+ * count, -t N resets it, a file that is not exactly {"ticket_num": N} stops
+ * the start. --no-lock skips the lock so the class can watch tickets
+ * oversell; SIGUSR1 ends the delay of every buyer that has read its count.
  *
  * Protocol (lines ending in \n, \r\n accepted):
  *   SEARCH -> TICKETS <n>       BUY -> OK <n left> | SOLD OUT
  *   anything else -> ERROR <reason>, and the connection stays usable
  *
  * Usage: ./server [-H ADDR] [-p PORT] [-t N] [-f FILE] [--delay MS] [--no-lock]
- *   (defaults: 127.0.0.1, 9008, keep the file or create it with 5 tickets,
- *   tickets.json, 100 ms, locked)
+ *   (127.0.0.1, 9008, kept or 5 new tickets, tickets.json, 100 ms, locked)
  *
  * See also: client.c (the buyers), money.c (the same race between
  * threads), NOTES.md. Linux-specific: PR_SET_PDEATHSIG.
@@ -74,16 +71,13 @@ static int set_lock(int fd, short type)
     return 0;
 }
 
-/* buy_ticket - lock, read the count, wait, write it back one fewer, unlock
- * (the Python version's mutex.acquire(), buy(), mutex.release()) */
+/* buy_ticket - the Python version's mutex.acquire(), buy(), mutex.release() */
 static void buy_ticket(char *reply, size_t size)
 {
-    /* LAB-BEGIN buy-ticket: the critical section: take the lock (set_lock
-     * F_WRLCK, unless --no-lock); read the count (read_ticket_count); note it;
-     * simulate_delay(delay_ms); 0 left: reply SOLD OUT; else write count - 1
-     * back (write_ticket_count) and reply "OK N"; any failure: warn and reply
-     * an ERROR line. Then drop the lock (F_UNLCK). See NOTES.md section 2, the
-     * ticket race and the mutex.
+    /* LAB-BEGIN buy-ticket: take the lock (set_lock F_WRLCK, unless --no-lock);
+     * read the count (read_ticket_count), note it, simulate_delay(delay_ms);
+     * 0 left: reply SOLD OUT, else write count - 1 (write_ticket_count), reply
+     * "OK N"; any failure: warn, reply ERROR. Unlock. See NOTES.md section 2.
      * Stub: (void)set_lock; (void)simulate_delay; snprintf(reply, size, "ERROR buy_ticket() is not written yet\n");
      * Tests: exactly the 40 tickets|SEARCH, BUY|take turns
      */
@@ -122,11 +116,10 @@ static void buy_ticket(char *reply, size_t size)
 
 /* ---- The data file: parsed strictly, replaced atomically -------------- */
 
-/* parse_ticket_text - N of exactly {"ticket_num": N}, or -1. Blanks are
- * allowed between the parts; N is digits only (no sign), at most
- * MAX_TICKETS; nothing may follow the brace. In the format, a space skips
- * any blanks, %*[0-9] skips one or more digits, and %n notes how far the
- * scan got (it is set only if everything before it matched). */
+/* parse_ticket_text - N of exactly {"ticket_num": N}, or -1. Blanks may come
+ * between the parts; N is digits only (no sign), at most MAX_TICKETS; nothing
+ * may follow the brace. In the format, a space skips any blanks, %*[0-9] skips
+ * one or more digits, %n notes how far the scan got (set only if all matched). */
 static long parse_ticket_text(const char *text)
 {
     int digits = -1, digits_end = -1, end = -1;
@@ -155,24 +148,19 @@ static long read_ticket_count(const char *path)
     if (len == -1)
         return -1;
     text[len] = '\0';
-    if (strlen(text) == (size_t)len)        /* no NUL byte inside */
-        count = parse_ticket_text(text);
-    if (count == -1)
-        errno = EINVAL;
+    if (strlen(text) != (size_t)len || (count = parse_ticket_text(text)) == -1)
+        errno = EINVAL;                     /* NUL bytes, or not a ticket file */
     return count;
 }
 
-/* write_ticket_count - a new temporary file, fsync()ed, then rename()d
- * over the data file: rename() is atomic, so a reader or a crash at any
- * instant finds the old file or the new one, whole. SIGINT and SIGTERM
- * wait meanwhile, so a stop leaves no FILE.XXXXXX behind. 0, or -1. */
+/* write_ticket_count - rename() is atomic: a reader or a crash at any instant
+ * finds the old file or the new one, whole; a stop waits, leaving no temp file */
 static int write_ticket_count(const char *path, long count)
 {
     /* LAB-BEGIN write-ticket-count: replace the data file atomically: with
-     * SIGINT and SIGTERM blocked, write {"ticket_num": N} and a newline to a
-     * new file made by mkstemp("PATH.XXXXXX") (mode 0644), fsync() it, close
-     * it, rename() it over path; on any failure unlink the temporary file.
-     * Restore the mask. 0, or -1. See NOTES.md section 9, the data file.
+     * SIGINT and SIGTERM blocked, write {"ticket_num": N}\n to a new file from
+     * mkstemp("PATH.XXXXXX") (mode 0644), fsync(), close, rename() it over path;
+     * on failure unlink it. Restore the mask. 0, or -1. See NOTES.md section 9.
      * Stub: (void)path; (void)count; errno = ENOSYS; return -1;
      * Tests: restart keeps|-t N writes|never seen half-written
      */
@@ -197,8 +185,7 @@ static int write_ticket_count(const char *path, long count)
     /* LAB-END write-ticket-count */
 }
 
-/* on_wake_signal - SIGUSR1's handler; it never runs in a buyer, where
- * SIGUSR1 stays blocked (a blocked signal that is ignored may be dropped) */
+/* on_wake_signal - a no-op, not SIG_IGN: an ignored blocked signal may be dropped */
 static void on_wake_signal(int signo)
 {
     (void)signo;
@@ -243,9 +230,8 @@ static void answer_request(char *line, size_t len, char *reply, size_t size)
     }
 }
 
-/* serve_buyer - the communication loop: split what arrives into lines and
- * answer each; a line over LINE_MAX_LEN is kept short and refused at its
- * \n. Returns the number of tickets sold. */
+/* serve_buyer - the communication loop: answer each line that arrives; one
+ * over LINE_MAX_LEN is kept short, refused at its \n. Returns tickets sold. */
 static long serve_buyer(int conn_fd)
 {
     char buf[4096], line[LINE_MAX_LEN], reply[128];
@@ -275,10 +261,9 @@ static long serve_buyer(int conn_fd)
                 answer_request(line, line_len, reply, sizeof reply);
             line_len = 0;
             bought += strncmp(reply, "OK ", 3) == 0;
-            /* A buyer gone mid-purchase: the sale stays (a lost receipt). */
             if (send_all(conn_fd, reply, strlen(reply)) == -1) {
                 warn("pid %ld: send (buyer left)", (long)getpid());
-                return bought;
+                return bought;              /* a sale stays: a lost receipt */
             }
         }
     }
@@ -328,12 +313,11 @@ static void on_child_signal(int signo)
     errno = saved_errno;
 }
 
-/* start_buyer - fork a process to serve conn_fd. Signals are held over
- * fork(): the child must not run the parent's stop handler (it would
- * shut down the listening socket they share). In the child, SIGINT and
- * SIGTERM kill at once (the file is whole, the kernel drops the lock);
- * PR_SET_PDEATHSIG (Linux) sends it SIGTERM when the server ends; SIGUSR1
- * stays blocked, for simulate_delay(). */
+/* start_buyer - fork a process to serve conn_fd. Signals are held over fork():
+ * the child must not run the parent's stop handler (it would shut down the
+ * listening socket they share). In the child, SIGINT and SIGTERM kill at once
+ * (the file is whole, the kernel drops the lock), PR_SET_PDEATHSIG sends it
+ * SIGTERM when the server ends, and SIGUSR1 stays blocked (simulate_delay). */
 static void start_buyer(int conn_fd, int listen_fd, const char *peer)
 {
     pid_t server_pid = getpid(), pid;
@@ -381,10 +365,9 @@ static void accept_loop(int listen_fd)
     }
 }
 
-/* open_data_file - under the lock, before any change: keep an existing
- * data file (a restart sells no ticket twice), create a missing one with
- * 5 tickets, write reset_to tickets if reset_to >= 0 (-t N). A file that
- * is not a ticket file stops the start, left untouched. The count. */
+/* open_data_file - under the lock, before any change: keep an existing data
+ * file (a restart sells no ticket twice), create a missing one with 5 tickets,
+ * or write reset_to >= 0 (-t N). A non-ticket file stops the start. The count. */
 static long open_data_file(int use_lock, long reset_to)
 {
     char lock_path[PATH_LEN + 8];
@@ -421,8 +404,7 @@ static void on_option(int key, const char *arg)
         reset_to = parse_number(arg, 0, MAX_TICKETS, "ticket count");
     if (key == 'd')
         delay_ms = parse_number(arg, 0, 3600000, "delay");
-    if (key == 'n')
-        use_lock = 0;
+    use_lock &= key != 'n';
     if (key == 'f' && arg[0] == '\0')
         usage_error("empty data file name");
     if (key == 'f')
