@@ -127,6 +127,15 @@ static void serve_in_child(struct worker *worker, const sigset_t *old_mask)
  * could start. */
 static int start_worker(struct worker *worker, const sigset_t *old_mask)
 {
+    /* LAB-BEGIN start-worker: ForkingMixIn's process_request: fork();
+     * failed: warn "fork for ADDR" and return 0 (the caller drops this
+     * client only); in the child: serve_in_child() (it never returns); in
+     * the parent: keep the pid in worker->id.pid, close the parent's copy
+     * of the request (self.close_request) and return 1. See NOTES.md
+     * section 2, socketserver.
+     * Stub: (void)worker; (void)old_mask; (void)serve_in_child; return 0;
+     * Tests: socat|lines upper-cased
+     */
     pid_t pid = fork();
 
     if (pid == -1) {                        /* EAGAIN or ENOMEM */
@@ -138,6 +147,7 @@ static int start_worker(struct worker *worker, const sigset_t *old_mask)
     worker->id.pid = pid;
     close(worker->request);                 /* self.close_request(request) */
     return 1;
+    /* LAB-END start-worker */
 }
 
 /* stop_worker - ask a child to stop: SIGTERM (its handler shuts down its

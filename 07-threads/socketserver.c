@@ -117,6 +117,15 @@ static void *process_request_thread(void *arg)
  * to serve the request. 0 if no worker could start. */
 static int start_worker(struct worker *worker, const sigset_t *old_mask)
 {
+    /* LAB-BEGIN start-worker: ThreadingMixIn's process_request: start a
+     * detached thread (pthread_attr_setdetachstate) running
+     * process_request_thread(worker), its id in worker->id.thread; the
+     * stop signals stay blocked in it (the caller blocked them).
+     * pthread_create() failed: set errno, warn "pthread_create for ADDR",
+     * return 0; else 1. See NOTES.md section 2, socketserver.
+     * Stub: (void)worker; (void)old_mask; (void)process_request_thread; return 0;
+     * Tests: socat|lines upper-cased
+     */
     pthread_attr_t attr;
     int rc;
 
@@ -131,6 +140,7 @@ static int start_worker(struct worker *worker, const sigset_t *old_mask)
         return 0;
     }
     return 1;
+    /* LAB-END start-worker */
 }
 
 /* stop_worker - ask a thread to stop: shutdown() its socket, which wakes
