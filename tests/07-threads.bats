@@ -269,15 +269,15 @@ EOF
     start_server_cmd bash -c "ulimit -s 8192 && ulimit -v 40000 && exec '$LAB/$L/$prog' -p 0 -m 100"
     base_fds=$(fds "$SERVER_PID")
     fifo="$BATS_TEST_TMPDIR/hold-$prog"
-    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 20
+    start_bg_input hold-$prog "$fifo" "$TOOLS/peer" hold -p "$SERVER_PORT" -n 10
     exec {feed}>"$fifo"
-    wait_for_line "$BG_OUT" '^holding 20$'
+    wait_for_line "$BG_OUT" '^holding 10$'
     wait_for_line "$SERVER_ERR" "pthread_create for .*: Resource temporarily unavailable"
     kill -0 "$SERVER_PID"                   # the server lives on
     exec {feed}>&-                          # the held clients leave...
-    # ...and all 20 have been dealt with (served, or lost to EAGAIN), so
+    # ...and all 10 have been dealt with (served, or lost to EAGAIN), so
     # that none is left in the backlog to race the next client for a stack
-    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed|pthread_create for|recv from|send to' 20
+    wait_until "$LAB_WAIT" count_lines "$SERVER_ERR" 'closed|pthread_create for|recv from|send to' 10
     wait_until "$LAB_WAIT" count_threads "$SERVER_PID" 0
     wait_until "$LAB_WAIT" count_fds "$SERVER_PID" "$base_fds"   # nothing leaked
     run client $L <<<"service resumes"      # ...and the server serves again
