@@ -70,7 +70,7 @@ static void serve_client(int conn_fd, const char *peer)
      * closing note. See NOTES.md section 2, "The connection loop and the
      * communication loop".
      * Stub: (void)conn_fd; (void)peer;
-     * Tests: upper-cased|binary|100 MiB|odd-sized|socat|one after another
+     * Tests: lab client: lines come back
      */
     char buf[BUF_SIZE];
     unsigned long long total = 0;
@@ -171,7 +171,7 @@ int main(int argc, char *argv[])
      * (format_addr), serve_client(), close. See NOTES.md section 2, "Why the
      * second client waits".
      * Stub: (void)serve_client;
-     * Tests: one after another|second client waits
+     * Tests: one after another
      */
     while (!stop_requested) {               /* the connection loop */
         struct sockaddr_storage peer_addr;

@@ -90,7 +90,7 @@ static int set_nonblocking(int fd)
      * O_NONBLOCK, write them back with F_SETFL (keep the other flags). 0, or
      * -1 with errno set. See NOTES.md section 2.
      * Stub: (void)fd; return 0;
-     * Tests: one thread serves two|wasted calls
+     * Tests: one thread serves two
      */
     int flags = fcntl(fd, F_GETFL);
 
@@ -255,7 +255,7 @@ static void read_from(struct server *srv, size_t i)
      * Data: upper- case it, append it to c->pending (make_room), add it to
      * srv->owed and check_budget(). See NOTES.md section 2, the polling loop.
      * Stub: (void)srv; (void)i; (void)make_room; (void)is_eagain; (void)check_budget; (void)mark_closed;
-     * Tests: upper-cased|binary|odd-sized
+     * Tests: lab client: lines come back
      */
     struct client *c = &srv->clients[i];
     char buf[BUF_SIZE];
@@ -309,7 +309,7 @@ static void write_to(struct server *srv, size_t i)
      * (N bytes)" and mark_closed(). See NOTES.md section 2: send can fail when
      * the buffer is full.
      * Stub: (void)srv; (void)i; (void)is_eagain; (void)check_budget; (void)mark_closed;
-     * Tests: upper-cased|binary|odd-sized
+     * Tests: lab client: lines come back
      */
     struct client *c = &srv->clients[i];
 

@@ -90,7 +90,7 @@ static int build_sets(fd_set *readable, fd_set *writable)
      * while output waits. Return the highest descriptor that may be in a set.
      * See NOTES.md section 2, "asking for writability only when data waits".
      * Stub: (void)readable; (void)writable; (void)wants_read; return -1;
-     * Tests: upper-cased|second client|20 clients
+     * Tests: lab client: lines come back
      */
     FD_ZERO(readable);
     FD_ZERO(writable);
@@ -127,7 +127,7 @@ static void handle_ready(fd_set *readable, fd_set *writable)
      * readable: read_client(). Then, unless paused, accept_clients() if the
      * listening socket is readable. See NOTES.md section 2.
      * Stub: (void)readable; (void)writable; (void)flush_output; (void)read_client; (void)accept_clients;
-     * Tests: upper-cased|second client|20 clients
+     * Tests: lab client: lines come back
      */
     for (int fd = 0, last = max_client_fd; fd <= last; fd++) {
         struct client *c = clients[fd];

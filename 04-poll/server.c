@@ -140,7 +140,7 @@ static void set_interest(struct client *c)
      * full or half-closed, POLLOUT only while output waits; write the mask
      * into its pollfd (pfds[c->slot].events). See NOTES.md section 2.
      * Stub: (void)c;
-     * Tests: 1 MiB|never reads|budget
+     * Tests: 1 MiB
      */
     int full = c->out_len == OUT_CAP || (c->out_len > 0 && out_total >= OUT_BUDGET);
     short events = 0;
@@ -172,7 +172,7 @@ static void handle_client(struct client *c, short revents)
      * the client: then return); POLLHUP: close (gone both ways); else
      * set_interest(). See NOTES.md section 2, "events and revents".
      * Stub: (void)c; (void)revents; (void)flush_output; (void)read_client; (void)set_interest;
-     * Tests: upper-cased|second client|20 clients
+     * Tests: lab client: lines come back
      */
     if (revents & POLLNVAL) {           /* not an open descriptor: our bug */
         note("%s: descriptor %d is not open (POLLNVAL)", c->addr, c->fd);

@@ -312,7 +312,7 @@ static int epoll_watch(struct selector *sel, int fd, int old_events, int new_eve
      * new_events is 0, ADD when old_events was 0, MOD otherwise. 0, or -1 with
      * errno set. See NOTES.md section 2, "epoll".
      * Stub: (void)sel; (void)fd; (void)old_events; (void)new_events; errno = ENOSYS; return -1;
-     * Tests: epoll backend: echo|epoll --edge: echo
+     * Tests: epoll backend: echo
      */
     struct epoll_state *st = sel->state;
     struct epoll_event ev = {0};
@@ -337,7 +337,7 @@ static int epoll_wait_backend(struct selector *sel, int timeout_ms)
      * or -1. See NOTES.md section 2: the kernel hands back only the ready
      * descriptors.
      * Stub: (void)sel; (void)timeout_ms; errno = ENOSYS; return -1;
-     * Tests: epoll backend: echo|epoll --edge: echo
+     * Tests: epoll backend: echo
      */
     struct epoll_state *st = sel->state;
     int ready_count = epoll_wait(st->epoll_fd, st->events, sel->capacity, timeout_ms);

@@ -82,7 +82,7 @@ static void run_event_loop(struct selector *sel)
      * wants. A wait that timed out: resume_accepting(). See NOTES.md section
      * 2, selectors: key.data is the callback.
      * Stub: (void)sel; (void)resume_accepting;
-     * Tests: socat|many clients answered
+     * Tests: socat
      */
     while (!stop_requested) {
         int ready_count = sel_select(sel, accept_paused ? ACCEPT_RETRY_MS : -1);

@@ -96,7 +96,7 @@ static void on_sigchld(int signo)
      * forget_child() each pid, and save and restore errno around it. See
      * NOTES.md section 2, zombies.
      * Stub: (void)signo; (void)forget_child;
-     * Tests: no zombie|every child reaped
+     * Tests: every child reaped
      */
     int saved_errno = errno;
     pid_t pid;
@@ -248,7 +248,7 @@ static void fork_child(int listen_fd, int conn_fd, const char *peer)
      * note "connection from PEER, served by child PID". See NOTES.md section
      * 2, the fork-per-client server.
      * Stub: (void)listen_fd; (void)peer; (void)run_child; (void)remember_child; close(conn_fd);
-     * Tests: each by its own process|socat|lines upper-cased
+     * Tests: socat
      */
     sigset_t held, old_mask;
     pid_t pid;

@@ -134,7 +134,7 @@ static int start_worker(struct worker *worker, const sigset_t *old_mask)
      * of the request (self.close_request) and return 1. See NOTES.md
      * section 2, socketserver.
      * Stub: (void)worker; (void)old_mask; (void)serve_in_child; return 0;
-     * Tests: socat|lines upper-cased
+     * Tests: socat
      */
     pid_t pid = fork();
 

@@ -189,7 +189,7 @@ static void *client_thread(void *arg)
      * free the struct, and under the lock again count the thread out and
      * broadcast thread_ended. Return NULL. See NOTES.md section 2.
      * Stub: (void)arg; (void)serve_client; return NULL;
-     * Tests: two threads of one process|300 clients at once
+     * Tests: two threads of one process
      */
     struct client *client = arg;
 
@@ -236,7 +236,7 @@ static void start_thread(int conn_fd, const char *peer)
      * failed: warn, give the slot back, close, free, pause_briefly(). See
      * NOTES.md section 2, the thread-per-client server.
      * Stub: (void)peer; (void)client_thread; close(conn_fd);
-     * Tests: two threads of one process|socat|lines upper-cased
+     * Tests: socat
      */
     struct client *client = malloc(sizeof *client);
     pthread_attr_t attr;

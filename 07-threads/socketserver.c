@@ -124,7 +124,7 @@ static int start_worker(struct worker *worker, const sigset_t *old_mask)
      * pthread_create() failed: set errno, warn "pthread_create for ADDR",
      * return 0; else 1. See NOTES.md section 2, socketserver.
      * Stub: (void)worker; (void)old_mask; (void)process_request_thread; return 0;
-     * Tests: socat|lines upper-cased
+     * Tests: socat
      */
     pthread_attr_t attr;
     int rc;

@@ -79,7 +79,7 @@ static void buy_ticket(char *reply, size_t size)
      * 0 left: reply SOLD OUT, else write count - 1 (write_ticket_count), reply
      * "OK N"; any failure: warn, reply ERROR. Unlock. See NOTES.md section 2.
      * Stub: (void)set_lock; (void)simulate_delay; snprintf(reply, size, "ERROR buy_ticket() is not written yet\n");
-     * Tests: exactly the 40 tickets|SEARCH, BUY|take turns
+     * Tests: SEARCH, BUY
      */
     long me = (long)getpid(), count;
     int locked = lock_fd >= 0;
@@ -162,7 +162,7 @@ static int write_ticket_count(const char *path, long count)
      * mkstemp("PATH.XXXXXX") (mode 0644), fsync(), close, rename() it over path;
      * on failure unlink it. Restore the mask. 0, or -1. See NOTES.md section 9.
      * Stub: (void)path; (void)count; errno = ENOSYS; return -1;
-     * Tests: restart keeps|-t N writes|never seen half-written
+     * Tests: restart keeps
      */
     char tmp_path[PATH_LEN + 8];
     sigset_t stop_signals, old_mask;

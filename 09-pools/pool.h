@@ -339,7 +339,7 @@ static inline void *thread_worker(void *arg)
      * future_release() the pool's reference. See NOTES.md section 2, the
      * thread pool.
      * Stub: (void)arg; return NULL;
-     * Tests: futures: 20 tasks|with -w 2
+     * Tests: futures: 20 tasks
      */
     struct pool *pool = arg;
     unsigned char result[POOL_RESULT_MAX];

@@ -215,7 +215,7 @@ static void run_process_pool(int listen_fd, int workers)
      * fails and no stop has come. See NOTES.md section 9, a pool that heals
      * itself.
      * Stub: (void)note_death;
-     * Tests: killed with SIGKILL|kill one worker
+     * Tests: killed with SIGKILL
      */
     while (!stopping) {                     /* the supervisor's loop */
         int status, slot = 0;

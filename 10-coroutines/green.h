@@ -604,7 +604,7 @@ static inline int green_wait_fd(int fd, uint32_t events)
      * else clear wait_fd, 0. See NOTES.md section 2: EAGAIN parks the
      * coroutine, epoll wakes it.
      * Stub: (void)fd; (void)events; (void)arm; errno = ENOSYS; return -1;
-     * Tests: lines come back upper-cased|socat
+     * Tests: lab client: lines come back
      */
     struct green *self = sched.current;
     int armed;
@@ -660,7 +660,7 @@ static inline ssize_t green_recv(int fd, void *buf, size_t len, int flags)
      * EPOLLIN) (EINTR or EAGAIN: wait and try again; -1: return -1). See
      * NOTES.md section 2, monkey patching.
      * Stub: (void)fd; (void)buf; (void)len; (void)flags; errno = ENOSYS; return -1;
-     * Tests: lines come back upper-cased|socat
+     * Tests: lab client: lines come back
      */
     for (;;) {
         ssize_t n = recv(fd, buf, len, flags);

@@ -126,7 +126,7 @@ static void serve_datagrams(int fd)
      * to that address; warn if sendto() fails. See NOTES.md section 2, "sendto
      * and recvfrom: datagrams".
      * Stub: (void)fd; (void)is_loop; (void)may_log;
-     * Tests: upper-cased|65,507|empty datagram|many clients|three lab clients
+     * Tests: lab client: lines come back
      */
     static char buf[DGRAM_MAX];     /* one datagram at a time: one buffer will do */
 

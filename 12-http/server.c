@@ -184,7 +184,7 @@ static void put_head(struct conn *c, int status, const char *type, long long len
      * empty line. Set c->out_len (0 if it did not fit), c->out_sent and the
      * file range to 0. See NOTES.md section 2, the response.
      * Stub: (void)status; (void)type; (void)length; (void)extra; (void)status_reason; c->out_len = c->out_sent = 0; c->file_off = c->file_end = 0;
-     * Tests: GET / answers 200|HEAD gives
+     * Tests: GET / answers 200
      */
     char date[40];
     int n;
