@@ -132,5 +132,7 @@ int main(int argc, char *argv[])
     for (long i = 1; i <= count; i++)
         if (fds[i].fd >= 0)
             close(fds[i].fd);
+    free(fds);
+    free(counted);
     return 0;
 }
