@@ -7,45 +7,10 @@
 # Run with: make exercise L=04 N=6
 
 load ../helpers
+load urgent
 
 L=04-poll
-
-# start_urgent_client - a client in Python (the lab's tools send no urgent
-# data), fed through a named pipe: a line "!C" sends the byte C with
-# MSG_OOB; any other line is sent with its newline and the reply line is
-# printed; at end of input it half-closes and prints the rest
-start_urgent_client() {
-  cat >"$BATS_TEST_TMPDIR/urgent.py" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-reply = b""
-for line in sys.stdin:
-    if line.startswith("!"):
-        s.send(line[1:2].encode(), socket.MSG_OOB)
-        continue
-    s.sendall(line.encode())
-    while b"\n" not in reply:
-        chunk = s.recv(4096)
-        if not chunk:
-            sys.exit("server closed the connection")
-        reply += chunk
-    got, reply = reply.split(b"\n", 1)
-    print(got.decode(), flush=True)
-s.shutdown(socket.SHUT_WR)
-while True:
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    reply += chunk
-sys.stdout.write(reply.decode())
-PY
-  start_bg_input urgent "$BATS_TEST_TMPDIR/urgent.in" python3 "$BATS_TEST_TMPDIR/urgent.py" "$SERVER_PORT"
-}
-
-# urgent_lines C - how many times the server logged the urgent byte C
-urgent_lines() {
-  grep -cE "^server: 127\.0\.0\.1:[0-9]+: urgent byte '[$1]' \(POLLPRI\)$" "$SERVER_ERR"
-}
+URGENT_TAG=POLLPRI
 
 @test "exercise 6: each urgent byte is logged once, as \"ADDR: urgent byte 'C' (POLLPRI)\"" {
   command -v python3 >/dev/null || skip "python3 is not installed"
