@@ -39,3 +39,32 @@ urgent_lines() {
   grep -cE "^server: 127\.0\.0\.1:[0-9]+: urgent byte '[$1]' \($URGENT_TAG\)$" "$SERVER_ERR"
 }
 
+
+# check_each_urgent_byte_once - two urgent bytes among three lines: the
+# lines come back whole, each urgent byte is logged exactly once (read, not
+# reported again and again), and the server stops cleanly
+check_each_urgent_byte_once() {
+  command -v python3 >/dev/null || skip "python3 is not installed"
+  start_server $L
+  start_urgent_client
+  urgent=$BG_PID
+  exec {to}>"$BATS_TEST_TMPDIR/urgent.in"
+  echo "ab" >&$to
+  wait_for_line "$BG_OUT" '^AB$'
+  echo "!!" >&$to                     # urgent '!', and nothing after it yet
+  wait_for_line "$SERVER_ERR" "urgent byte '!'"
+  echo "cd" >&$to
+  wait_for_line "$BG_OUT" '^CD$'
+  assert_equal "$(urgent_lines '!')" 1   # read, not reported again and again
+  echo "!?" >&$to
+  wait_for_line "$SERVER_ERR" "urgent byte '[?]'"
+  echo "ef" >&$to
+  exec {to}>&-
+  wait_exit "$urgent"
+  assert_equal "$EXIT_STATUS" 0
+  # the urgent bytes are not part of the stream: only the rest comes back
+  assert_equal "$(cat "$BG_OUT")" $'AB\nCD\nEF'
+  assert_equal "$(urgent_lines '?')" 1
+  stop_server
+  assert_equal "$STOP_STATUS" 0
+}
