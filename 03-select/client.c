@@ -142,7 +142,9 @@ static void run(int fd, int interactive)
         if (!input_open && pending_len == 0 && write_open) {
             /* Half-close: the server sees end of file, sends what it
              * still owes, then closes; we print it all. */
-            if (shutdown(fd, SHUT_WR) == -1)
+            /* ENOTCONN: a reset has already ended the connection; the
+             * recv() below reports it ("Connection reset by peer"). */
+            if (shutdown(fd, SHUT_WR) == -1 && errno != ENOTCONN)
                 die("shutdown");
             write_open = 0;
         }
