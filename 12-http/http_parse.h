@@ -13,6 +13,14 @@
  * Long), the whole header section MAX_HEADER_BYTES (else 431 Request
  * Header Fields Too Large).
  *
+ * A request may carry a body even where it means nothing (a GET); the
+ * head says how long it is (Content-Length) or that it comes in chunks
+ * (Transfer-Encoding: chunked), and http_body_skip() walks it to its end
+ * so that the next request starts where the client thinks it does. The
+ * rules that decide the framing are strict: where two parsers could
+ * disagree about where a body ends, the request is refused (400) and the
+ * connection closed (request smuggling, NOTES.md section 9).
+ *
  * Then http_target_to_path() turns the request target into a path the
  * server may open: split off the query, percent-decode, refuse NUL bytes,
  * drop "." and empty segments, resolve ".." and refuse any that would
@@ -33,8 +41,17 @@
 #define MAX_HEADER_BYTES 16384     /* whole header section; longer: 431 */
 #define MAX_HEADER_FIELDS 100      /* more fields: 431 as well */
 #define MAX_METHOD 16
+#define MAX_CHUNK_LINE 1024        /* a chunk-size line or a trailer line, CRLF included */
+#define MAX_LIST_LINES 8           /* If-Match / If-None-Match lines in one request */
 
 enum http_result { HTTP_INCOMPLETE = 0, HTTP_COMPLETE = 1, HTTP_BAD = -1 };
+
+/* A header value: p == NULL if the field was absent; len == 0 if it was
+ * sent but cannot be used (empty, or repeated where only one may be). */
+struct http_slice {
+    const char *p;
+    size_t len;
+};
 
 /* What the parser learned about one request. Pointers point into the
  * caller's buffer and are valid while that buffer is. */
@@ -46,6 +63,12 @@ struct http_request {
     int keep_alive;                /* after the Connection header and version */
     int has_host;
     long long content_length;      /* body bytes that follow, 0 if none */
+    int chunked;                   /* Transfer-Encoding: chunked: the body comes in chunks */
+    int expect_continue;           /* Expect: 100-continue (HTTP/1.1 only) */
+    /* For conditional requests and ranges (http_cond.h), as sent: */
+    struct http_slice if_match[MAX_LIST_LINES], if_none_match[MAX_LIST_LINES];
+    int if_match_lines, if_none_match_lines;
+    struct http_slice if_modified_since, if_unmodified_since, range, if_range;
     size_t header_bytes;           /* bytes up to and including the blank line */
     int status;                    /* with HTTP_BAD: the status to answer */
     const char *reason;            /* with HTTP_BAD: a short explanation */
@@ -196,71 +219,164 @@ static int http_valid_host(const char *v, size_t len)
     return 1;
 }
 
-/* http_note_connection - read the tokens of a Connection header */
-static void http_note_connection(const char *value, size_t len, int *saw_close, int *saw_keep)
+/* http_list_next - the next element of a comma-separated list value
+ * (RFC 9110 sec. 5.6.1), whitespace trimmed, empty elements skipped;
+ * 0 when the list is over */
+static int http_list_next(const char *v, size_t len, size_t *pos, const char **elem,
+                          size_t *elem_len)
 {
-    size_t i = 0;
+    size_t i = *pos, start, end;
 
-    while (i < len) {
-        size_t start, end;
+    while (i < len && (v[i] == ',' || v[i] == ' ' || v[i] == '\t'))
+        i++;
+    if (i == len)
+        return 0;
+    for (start = i; i < len && v[i] != ','; i++)
+        ;
+    for (end = i; end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'); end--)
+        ;
+    *pos = i;
+    *elem = v + start;
+    *elem_len = end - start;
+    return 1;
+}
 
-        while (i < len && (value[i] == ',' || value[i] == ' ' || value[i] == '\t'))
-            i++;
-        start = i;
-        while (i < len && value[i] != ',')
-            i++;
-        end = i;
-        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
-            end--;
-        if (http_token_equal(value + start, end - start, "close"))
-            *saw_close = 1;
-        else if (http_token_equal(value + start, end - start, "keep-alive"))
-            *saw_keep = 1;
+/* What the header lines of one request add up to, known only at the end */
+struct http_head_state {
+    int saw_close, saw_keep;           /* Connection: close, keep-alive */
+    int te_lines, te_chunked, te_chunked_last, te_unknown, te_malformed;
+};
+
+/* http_note_codings - one Transfer-Encoding line's codings, in order
+ * (RFC 9112 sec. 6.1): is chunked last, is it there twice, is a coding
+ * unknown, or is the list no list of tokens? */
+static void http_note_codings(const char *v, size_t len, struct http_head_state *st)
+{
+    const char *e;
+    size_t e_len, pos = 0, t;
+
+    st->te_lines++;
+    while (http_list_next(v, len, &pos, &e, &e_len)) {
+        for (t = 0; t < e_len && http_is_tchar((unsigned char)e[t]); t++)
+            ;
+        st->te_chunked_last = t == e_len && http_token_equal(e, e_len, "chunked");
+        if (st->te_chunked_last)
+            st->te_chunked++;
+        else if (t > 0 && (t == e_len || e[t] == ';' || e[t] == ' ' || e[t] == '\t'))
+            st->te_unknown = 1;              /* gzip, or a coding with parameters */
+        else
+            st->te_malformed = 1;
     }
 }
 
-/* http_parse_field - one "name: value" line; RFC 9112 sec. 5 */
-static int http_parse_field(const char *line, size_t len, struct http_request *req,
-                            int *saw_close, int *saw_keep)
+/* http_note_once - record a field that may appear once; a second one
+ * makes the value unusable (len 0), as an empty one is */
+static void http_note_once(struct http_slice *s, const char *v, size_t len)
 {
-    size_t name_len = 0, v, end;
+    s->len = s->p == NULL ? len : 0;
+    s->p = v;
+}
+
+/* http_split_field - check a field line "name: value" (RFC 9112 sec. 5);
+ * the name's length and the value without the whitespace around it, or
+ * the reason it is malformed. Header and trailer lines alike. */
+static const char *http_split_field(const char *line, size_t len, size_t *name_len,
+                                    size_t *v, size_t *end)
+{
+    size_t n = 0;
 
     if (line[0] == ' ' || line[0] == '\t')   /* obs-fold: must be rejected */
-        return http_bad(req, 400, "folded header line");
-    while (name_len < len && http_is_tchar((unsigned char)line[name_len]))
-        name_len++;
+        return "folded header line";
+    while (n < len && http_is_tchar((unsigned char)line[n]))
+        n++;
     /* No whitespace is allowed between the name and the colon (sec. 5.1). */
-    if (name_len == 0 || name_len >= len || line[name_len] != ':')
-        return http_bad(req, 400, "malformed header line");
-    for (v = name_len + 1; v < len && (line[v] == ' ' || line[v] == '\t'); v++)
+    if (n == 0 || n >= len || line[n] != ':')
+        return "malformed header line";
+    for (*v = n + 1; *v < len && (line[*v] == ' ' || line[*v] == '\t'); ++*v)
         ;
-    for (end = len; end > v && (line[end - 1] == ' ' || line[end - 1] == '\t'); end--)
+    for (*end = len; *end > *v && (line[*end - 1] == ' ' || line[*end - 1] == '\t'); --*end)
         ;
-    for (size_t i = v; i < end; i++) {       /* CR, LF, NUL, controls: no */
+    for (size_t i = *v; i < *end; i++) {     /* CR, LF, NUL, controls: no */
         unsigned char c = (unsigned char)line[i];
         if ((c < ' ' && c != '\t') || c == 127)
-            return http_bad(req, 400, "control character in header value");
+            return "control character in header value";
     }
+    *name_len = n;
+    return NULL;
+}
 
-    if (http_token_equal(line, name_len, "host")) {
+/* http_parse_field - one header line: check it, note what we use */
+static int http_parse_field(const char *line, size_t len, struct http_request *req,
+                            struct http_head_state *st)
+{
+    size_t name_len = 0, v = 0, end = 0, pos = 0, e_len;
+    const char *why = http_split_field(line, len, &name_len, &v, &end), *e;
+    const char *value = line + v;
+
+    if (why != NULL)
+        return http_bad(req, 400, why);
+#define NAME_IS(word) http_token_equal(line, name_len, word)
+    if (NAME_IS("host")) {
         if (req->has_host)
             return http_bad(req, 400, "more than one Host header");
-        if (!http_valid_host(line + v, end - v))   /* RFC 9112 sec. 3.2 */
+        if (!http_valid_host(value, end - v))   /* RFC 9112 sec. 3.2 */
             return http_bad(req, 400, "invalid Host header");
         req->has_host = 1;
-    } else if (http_token_equal(line, name_len, "content-length")) {
-        long long n = http_parse_content_length(line + v, end - v);
+    } else if (NAME_IS("content-length")) {
+        long long n = http_parse_content_length(value, end - v);
         if (n < 0 || (req->content_length >= 0 && req->content_length != n))
             return http_bad(req, 400, "bad Content-Length");
         req->content_length = n;
-    } else if (http_token_equal(line, name_len, "transfer-encoding")) {
-        /* This server reads no request bodies but by Content-Length;
-         * guessing the length of a chunked body would let a request hide
-         * inside another one (request smuggling). */
-        return http_bad(req, 501, "Transfer-Encoding in a request is not supported");
-    } else if (http_token_equal(line, name_len, "connection")) {
-        http_note_connection(line + v, end - v, saw_close, saw_keep);
+    } else if (NAME_IS("transfer-encoding")) {
+        http_note_codings(value, end - v, st);
+    } else if (NAME_IS("connection")) {
+        while (http_list_next(value, end - v, &pos, &e, &e_len)) {
+            st->saw_close |= http_token_equal(e, e_len, "close");
+            st->saw_keep |= http_token_equal(e, e_len, "keep-alive");
+        }
+    } else if (NAME_IS("expect")) {
+        while (http_list_next(value, end - v, &pos, &e, &e_len))
+            req->expect_continue |= http_token_equal(e, e_len, "100-continue");
+    } else if (NAME_IS("if-match") || NAME_IS("if-none-match")) {
+        int *lines = NAME_IS("if-match") ? &req->if_match_lines : &req->if_none_match_lines;
+        struct http_slice *list = NAME_IS("if-match") ? req->if_match : req->if_none_match;
+        if (*lines == MAX_LIST_LINES)
+            return http_bad(req, 400, "too many If-Match or If-None-Match lines");
+        list[(*lines)++] = (struct http_slice){value, end - v};
+    } else if (NAME_IS("if-modified-since")) {
+        http_note_once(&req->if_modified_since, value, end - v);
+    } else if (NAME_IS("if-unmodified-since")) {
+        http_note_once(&req->if_unmodified_since, value, end - v);
+    } else if (NAME_IS("range")) {
+        http_note_once(&req->range, value, end - v);
+    } else if (NAME_IS("if-range")) {
+        http_note_once(&req->if_range, value, end - v);
     }
+#undef NAME_IS
+    return HTTP_COMPLETE;
+}
+
+/* http_framing - after the last header line: how long is the body?
+ * RFC 9112 sec. 6.1-6.3. Every case in which a proxy in front of us and
+ * this server could disagree about where this request ends is a 400, and
+ * the server closes the connection after it (every HTTP_BAD does). */
+static int http_framing(struct http_request *req, const struct http_head_state *st)
+{
+    if (st->te_lines == 0) {
+        if (req->content_length < 0)
+            req->content_length = 0;         /* neither: no body (sec. 6.3) */
+        return HTTP_COMPLETE;
+    }
+    if (req->version_minor == 0)             /* sec. 6.1: "faulty framing" */
+        return http_bad(req, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (req->content_length >= 0)            /* which one would a proxy use? */
+        return http_bad(req, 400, "both Content-Length and Transfer-Encoding");
+    if (st->te_malformed || !st->te_chunked_last || st->te_chunked > 1)
+        return http_bad(req, 400, "Transfer-Encoding does not end in one chunked");
+    if (st->te_unknown)                      /* sec. 6.1: SHOULD be 501 */
+        return http_bad(req, 501, "unknown transfer coding");
+    req->content_length = 0;
+    req->chunked = 1;
     return HTTP_COMPLETE;
 }
 
@@ -274,7 +390,8 @@ static int http_parse_field(const char *line, size_t len, struct http_request *r
 static int http_parse_request(const char *buf, size_t len, struct http_request *req)
 {
     size_t pos = 0, line_end, line_len, fields = 0;
-    int saw_close = 0, saw_keep = 0, rc;
+    struct http_head_state st = {0};
+    int rc;
 
     memset(req, 0, sizeof *req);
     req->content_length = -1;
@@ -325,20 +442,164 @@ static int http_parse_request(const char *buf, size_t len, struct http_request *
             return http_bad(req, 400, "stray CR in header line");
         if (++fields > MAX_HEADER_FIELDS)
             return http_bad(req, 431, "too many header fields");
-        rc = http_parse_field(buf + pos, line_len, req, &saw_close, &saw_keep);
+        rc = http_parse_field(buf + pos, line_len, req, &st);
         if (rc != HTTP_COMPLETE)
             return rc;
     }
 
     req->header_bytes = line_end + 1;
-    if (req->content_length < 0)
-        req->content_length = 0;
     if (req->version_minor == 1 && !req->has_host)   /* RFC 9112 sec. 3.2 */
         return http_bad(req, 400, "HTTP/1.1 request without Host");
     /* Persistence (RFC 9112 sec. 9.3): 1.1 keeps the connection open unless
      * told "close"; 1.0 closes it unless told "keep-alive". */
-    req->keep_alive = req->version_minor == 1 ? !saw_close : (saw_keep && !saw_close);
-    return HTTP_COMPLETE;
+    req->keep_alive = req->version_minor == 1 ? !st.saw_close : (st.saw_keep && !st.saw_close);
+    req->expect_continue &= req->version_minor == 1;  /* RFC 9110 sec. 10.1.1 */
+    return http_framing(req, &st);
+}
+
+/* ---- The body: walked to its end and dropped ---- */
+
+enum http_body_phase { BODY_DONE, BODY_LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILER };
+
+/* Where a body skipper stands between two calls */
+struct http_body {
+    enum http_body_phase phase;
+    unsigned long long left;           /* bytes of the body or of this chunk */
+    size_t trailer_bytes;
+    int status;                        /* with HTTP_BAD: 400 or 431 */
+    const char *reason;
+};
+
+/* http_body_begin - start skipping the body of the request just parsed */
+static void http_body_begin(struct http_body *b, const struct http_request *req)
+{
+    memset(b, 0, sizeof *b);
+    b->phase = req->chunked ? CHUNK_SIZE : req->content_length > 0 ? BODY_LENGTH : BODY_DONE;
+    b->left = (unsigned long long)req->content_length;
+}
+
+/* http_body_bad - record why the body's framing is wrong */
+static int http_body_bad(struct http_body *b, int status, const char *reason)
+{
+    b->status = status;
+    b->reason = reason;
+    return HTTP_BAD;
+}
+
+/* http_chunk_size_line - chunk-size [chunk-ext], CRLF gone (RFC 9112
+ * sec. 7.1): hex digits only, no sign, no space before them, no overflow;
+ * the extensions are checked and ignored (sec. 7.1.1) */
+static int http_chunk_size_line(struct http_body *b, const char *line, size_t len)
+{
+    size_t i = 0;
+    int d;
+
+    for (b->left = 0; i < len && (d = http_hex_value(line[i])) >= 0; i++) {
+        if (b->left > (1ULL << 59))          /* 15 hex digits are plenty */
+            return http_body_bad(b, 400, "chunk size too large");
+        b->left = b->left * 16 + (unsigned)d;
+    }
+    if (i == 0 || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
+        return http_body_bad(b, 400, "chunk size is not hexadecimal");
+    while (i < len) {                        /* *( BWS ";" BWS name [BWS "=" BWS value] ) */
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == len || line[i++] != ';')
+            return http_body_bad(b, 400, "malformed chunk extension");
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        size_t name = i;
+        while (i < len && http_is_tchar((unsigned char)line[i]))
+            i++;
+        size_t after_name = i;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == name || after_name == name)
+            return http_body_bad(b, 400, "malformed chunk extension");
+        if (i == len || line[i] != '=') {
+            i = after_name;                  /* a name alone; BWS may not end the line */
+            continue;
+        }
+        for (i++; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+            ;
+        size_t value = i;
+        if (i < len && line[i] == '"') {     /* quoted-string, RFC 9110 sec. 5.6.4 */
+            for (i++; i < len && line[i] != '"'; i++) {
+                unsigned char c = (unsigned char)line[i];
+                if (c == '\\' && i + 1 < len)
+                    c = (unsigned char)line[++i];
+                if ((c < ' ' && c != '\t') || c == 127)
+                    return http_body_bad(b, 400, "malformed chunk extension");
+            }
+            if (i++ == len)
+                return http_body_bad(b, 400, "malformed chunk extension");
+        } else {
+            while (i < len && http_is_tchar((unsigned char)line[i]))
+                i++;
+        }
+        if (i == value)
+            return http_body_bad(b, 400, "malformed chunk extension");
+    }
+    b->phase = b->left > 0 ? CHUNK_DATA : TRAILER;
+    return HTTP_INCOMPLETE;
+}
+
+/* http_body_skip - walk body bytes from buf[0..len) and say in *used how
+ * many were taken (the caller drops them). HTTP_COMPLETE: the body is
+ * over and *used bytes ended it; HTTP_INCOMPLETE: send more; HTTP_BAD:
+ * the framing is wrong (b->status, b->reason). The lines of the chunked
+ * framing must end in CRLF: a bare LF or CR is exactly where two parsers
+ * could count differently. A whole line must fit MAX_CHUNK_LINE. */
+static int http_body_skip(struct http_body *b, const char *buf, size_t len, size_t *used)
+{
+    size_t pos = 0;
+    int rc = HTTP_INCOMPLETE;
+
+    while (rc == HTTP_INCOMPLETE && b->phase != BODY_DONE && pos < len) {
+        if (b->phase == BODY_LENGTH || b->phase == CHUNK_DATA) {
+            size_t n = b->left < len - pos ? (size_t)b->left : len - pos;
+            pos += n;
+            b->left -= n;
+            if (b->left == 0)
+                b->phase = b->phase == BODY_LENGTH ? BODY_DONE : CHUNK_CRLF;
+        } else if (b->phase == CHUNK_CRLF) { /* the CRLF after the data */
+            if (buf[pos] != '\r' || (pos + 1 < len && buf[pos + 1] != '\n'))
+                rc = http_body_bad(b, 400, "chunk data not followed by CRLF");
+            else if (pos + 1 < len)
+                pos += 2, b->phase = CHUNK_SIZE;
+            else
+                break;                       /* the LF is yet to come */
+        } else {                             /* a chunk-size line or a trailer line */
+            size_t end = http_find_line_end(buf, len, pos), line_len;
+            if (end == (size_t)-1) {
+                if (len - pos >= MAX_CHUNK_LINE)
+                    rc = http_body_bad(b, 400, "chunk line too long");
+                break;
+            }
+            line_len = end - pos;
+            if (line_len + 1 > MAX_CHUNK_LINE)
+                rc = http_body_bad(b, 400, "chunk line too long");
+            else if (line_len == 0 || buf[end - 1] != '\r' || memchr(buf + pos, '\r', line_len - 1))
+                rc = http_body_bad(b, 400, "chunk line not ended by CRLF");
+            else if (b->phase == CHUNK_SIZE)
+                rc = http_chunk_size_line(b, buf + pos, line_len - 1);
+            else if (line_len == 1)          /* the empty line: the body is over */
+                b->phase = BODY_DONE;
+            else if ((b->trailer_bytes += line_len + 1) > MAX_HEADER_BYTES)
+                rc = http_body_bad(b, 431, "trailer section too large");
+            else {                           /* a trailer field: checked, then dropped */
+                size_t name_len, v, v_end;
+                const char *why = http_split_field(buf + pos, line_len - 1, &name_len, &v, &v_end);
+                if (why != NULL)
+                    rc = http_body_bad(b, 400, why);
+            }
+            pos = end + 1;
+        }
+    }
+    *used = pos;
+    if (rc == HTTP_BAD)
+        return HTTP_BAD;
+    return b->phase == BODY_DONE ? HTTP_COMPLETE : HTTP_INCOMPLETE;
 }
 
 /* http_target_to_path - request target -> relative path under the root

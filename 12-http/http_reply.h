@@ -2,15 +2,14 @@
  *
  * Pure functions that turn facts into the text of a response: the reason
  * phrase of a status code, 405 or 501 for a method, the media type of a
- * file name, an HTTP date, a Location header that no decoded byte can
+ * file name, a Location header that no decoded byte can
  * break, and the small HTML page of an error. No sockets, no
  * state, no allocation: server.c decides what to answer, this header
  * only spells it. Each function is small enough to check by eye, and the
  * one that handles a stranger's bytes (put_location) re-encodes every
  * byte that is not plainly safe.
  *
- * Written from RFC 9110 (status codes sec. 15, Date and the IMF-fixdate
- * sec. 5.6.7, Location sec. 10.2.2).
+ * Written from RFC 9110 (status codes sec. 15, Location sec. 10.2.2).
  */
 #ifndef HTTP_REPLY_H
 #define HTTP_REPLY_H
@@ -18,19 +17,22 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* status_reason - the reason phrase of a status code */
 static const char *status_reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 206: return "Partial Content";
     case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 412: return "Precondition Failed";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -76,26 +78,6 @@ static const char *content_type(const char *path)
     return "application/octet-stream";      /* "just bytes": the browser saves it */
 }
 
-/* http_date - an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for t.
- * Not strftime("%a %b"): those names follow the locale. A time whose year
- * does not fit an int (a file's mtime can be anything) makes gmtime_r()
- * fail and leave tm unset: show the epoch instead. */
-static void http_date(time_t t, char *buf, size_t size)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-
-    if (gmtime_r(&t, &tm) == NULL) {
-        t = 0;
-        gmtime_r(&t, &tm);
-    }
-    snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
-}
-
 /* put_location - "Location: /rel/\r\n" into buf, every byte of rel that
  * is not plainly safe in a URL percent-encoded: rel is decoded, and a
  * decoded "%0D%0A" must not end our header line and start a forged one
@@ -139,6 +121,8 @@ static size_t error_page(int status, const char *detail, char *buf, size_t size)
                  : status == 404 ? "No such file here."
                  : status == 405 || status == 501 ? "This server only reads files: GET and HEAD."
                  : status == 503 ? "The server cannot open files right now; try again."
+                 : status == 412 ? "The file is not the version the request names."
+                 : status == 416 ? "The range starts past the end of the file."
                  : "The request target could not be understood.";
     n = snprintf(buf, size,
                  "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"

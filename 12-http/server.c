@@ -2,11 +2,13 @@
  *
  * Python notes 002 end with a twenty-line web server: accept, read one
  * buffer, send index.html back, close. This is that server done properly:
- * a real parser reads each request head (http_parse.h); the target is
- * decoded, normalised and opened under the document root, never outside
- * it (the path fence, below); GET and HEAD get the right status code and
- * an exact Content-Length; connections stay open for the next request
- * (HTTP/1.1) unless told "Connection: close".
+ * a real parser reads each request head (http_parse.h) and walks a body,
+ * if one came, to its end; the target is decoded, normalised and opened
+ * under the document root, never outside it (fence.h); GET and HEAD get
+ * the right status code and an exact Content-Length; a browser that has
+ * the file already gets 304, a resumed download the part it lacks (206,
+ * http_cond.h); connections stay open for the next request (HTTP/1.1)
+ * unless told "Connection: close".
  *
  * Concurrency is lesson 05's: one thread, non-blocking sockets, epoll,
  * and a small state machine per connection (reading, writing, lingering
@@ -20,7 +22,8 @@
  *         15 s idle, 10 s for a request head; -q logs errors only)
  *
  * See also: client.c (a small HTTP/1.1 client), http_parse.h (the parser,
- * fuzzed in fuzz/), http_reply.h (the words of a response), NOTES.md.
+ * fuzzed in fuzz/), http_cond.h (validators, conditions, ranges), fence.h
+ * (the path fence), http_reply.h (the words of a response), NOTES.md.
  * Python notes: 002 (the HTTP server on port 8000), 004 (epoll). Linux:
  * epoll, accept4, sendfile, MSG_MORE, openat2, O_PATH, /proc/self/exe.
  */
@@ -29,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stddef.h>                 /* offsetof */
 #include <stdio.h>
@@ -39,16 +41,17 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../lib/lab.h"
 #include "http_parse.h"
 #include "http_reply.h"
+#include "http_cond.h"
+#include "fence.h"
 
 #define BACKLOG 511                /* hundreds of clients may arrive at once */
-#define IN_CAP (MAX_HEADER_BYTES + 1024)  /* a full buffer always gets a verdict */
+#define IN_CAP (MAX_HEADER_BYTES + 2 * MAX_CHUNK_LINE)  /* full: always a verdict */
 #define OUT_CAP 4096               /* head, error page, or small file */
 #define MAX_EVENTS 256
 #define SWEEP_MS 500               /* how often timeouts are checked */
@@ -67,7 +70,9 @@ struct conn {
     unsigned events;                   /* what epoll watches for now */
     char peer[ADDR_LEN];
     size_t in_len;                     /* bytes of requests in in[] */
-    long long skip_body;               /* request body bytes still to discard */
+    int have_head;                     /* req: a head at the front of in[]... */
+    struct http_request req;
+    struct http_body body;             /* ...whose body is being skipped */
     size_t out_len, out_sent;          /* bytes of the response in out[] */
     int file_fd;                       /* the file being sent, or -1 */
     off_t file_off, file_end;
@@ -80,8 +85,6 @@ struct conn {
 };
 
 /* The server's state: one of everything, owned by the single thread. */
-static char root_dir[PATH_MAX];        /* realpath() of the document root */
-static int root_fd = -1;               /* the root, for openat2() */
 static long long idle_timeout_ms = 15000, header_timeout_ms = 10000;
 static int quiet = 0, epoll_fd = -1, listen_fd = -1, accept_paused = 0;
 static struct conn *all_conns = NULL;  /* every open connection */
@@ -90,88 +93,6 @@ static const char *root_option = NULL;  /* -r ROOT */
 /* log_event - note() a connection or a request, unless -q */
 #define log_event(...) do { if (!quiet) note(__VA_ARGS__); } while (0)
 
-/* ---- From a decoded path to an open file, never outside the root ---- */
-
-/* openat2_beneath - open rel under the root in one system call: with
- * RESOLVE_BENEATH the kernel itself refuses (EXDEV) any step that would
- * leave the root while it walks the path: a "..", a link that climbs out,
- * every absolute link. RESOLVE_NO_MAGICLINKS refuses /proc's links too.
- * Linux 5.6+, no glibc wrapper. EAGAIN: a rename raced; try again. */
-static int openat2_beneath(const char *rel, int flags)
-{
-    struct open_how how = {.flags = (unsigned long long)flags,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    int fd, tries = 0;
-
-    do
-        fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
-    while (fd == -1 && errno == EAGAIN && ++tries < 3);
-    return fd;
-}
-
-/* open_by_realpath - the plain fence, where openat2() is missing */
-static int open_by_realpath(const char *rel, int flags)
-{
-    /* LAB-BEGIN realpath-fence: the plain path fence: realpath() the relative
-     * path (the current folder is the root); it must be the root or below it:
-     * the root's path then a '/' or the end (/srv/www-old starts with /srv/www
-     * too). Outside: EXDEV, -1. Inside: open() what realpath() returned, with
-     * flags. See NOTES.md section 2, the path fence, and section 9 on its window.
-     * Stub: (void)rel; (void)flags; errno = EXDEV; return -1;
-     * Tests: no-openat2
-     */
-    char resolved[PATH_MAX];
-    size_t root_len = strcmp(root_dir, "/") == 0 ? 0 : strlen(root_dir);
-
-    if (realpath(rel, resolved) == NULL)
-        return -1;
-    if (strncmp(resolved, root_dir, root_len) != 0
-        || (resolved[root_len] != '\0' && resolved[root_len] != '/')) {
-        errno = EXDEV;
-        return -1;
-    }
-    return open(resolved, flags);
-    /* LAB-END realpath-fence */
-}
-
-/* The fence in use: openat2_beneath, or open_by_realpath (--no-openat2, old kernel) */
-static int (*open_beneath)(const char *rel, int flags) = openat2_beneath;
-
-/* open_under_root - open ROOT/rel (decoded, normalised) if it stays
- * inside the root; the descriptor with *st filled in, or -1 with *status
- * set (403, 404, 414, 500, 503) */
-static int open_under_root(const char *rel, struct stat *st, int *status)
-{
-    const char *path = rel[0] ? rel : ".";
-    /* O_NONBLOCK: opening a FIFO left in the root must not hang us all */
-    int fd = open_beneath(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-    /* A folder we may enter but not list (mode 0711) refuses O_RDONLY;
-     * we only look inside it for index.html, and O_PATH needs no more
-     * than search permission. A file we may not read stays refused. */
-    if (fd == -1 && errno == EACCES) {
-        fd = open_beneath(path, O_PATH | O_CLOEXEC);
-        if (fd != -1 && (fstat(fd, st) == -1 || !S_ISDIR(st->st_mode))) {
-            close(fd);
-            fd = -1;
-            errno = EACCES;
-        }
-    }
-    if (fd == -1) {                         /* (note() keeps errno) */
-        if (errno == EXDEV)
-            log_event("refused a path that leads outside the root");
-        *status = (errno == EXDEV || errno == EACCES || errno == ELOOP) ? 403
-                  : errno == ENAMETOOLONG ? 414
-                  : (errno == EMFILE || errno == ENFILE || errno == EAGAIN) ? 503 : 404;
-        return -1;
-    }
-    if (fstat(fd, st) == -1) {
-        close(fd);
-        return *status = 500, -1;
-    }
-    return fd;
-}
-
 /* ---- Responses: a head in c->out, then perhaps a file ---- */
 
 /* put_head - the head of a response; extra: more lines ("Name: value\r\n"...) */
@@ -179,23 +100,26 @@ static void put_head(struct conn *c, int status, const char *type, long long len
                      const char *extra)
 {
     /* LAB-BEGIN put-head: into c->out, each line ending in CRLF: "HTTP/1.1
-     * STATUS REASON", Server, Date (http_date of now), Content-Type,
-     * Content-Length, the extra lines, Connection (keep-alive or close), an
-     * empty line. Set c->out_len (0 if it did not fit), c->out_sent and the
-     * file range to 0. See NOTES.md section 2, the response.
+     * STATUS REASON", Server, Date (http_date of now), Content-Type (unless
+     * type is NULL), Content-Length (unless length < 0: a 304 has neither), the
+     * extra lines, Connection (keep-alive or close), an empty line. Set
+     * c->out_len (0 if it did not fit), c->out_sent and the file range to 0.
+     * See NOTES.md section 2, the response.
      * Stub: (void)status; (void)type; (void)length; (void)extra; (void)status_reason; c->out_len = c->out_sent = 0; c->file_off = c->file_end = 0;
      * Tests: GET / answers 200
      */
-    char date[40];
+    char date[40], type_line[80] = "", length_line[48] = "";
     int n;
 
     http_date(time(NULL), date, sizeof date);
+    if (type != NULL)
+        snprintf(type_line, sizeof type_line, "Content-Type: %s\r\n", type);
+    if (length >= 0)
+        snprintf(length_line, sizeof length_line, "Content-Length: %lld\r\n", length);
     n = snprintf(c->out, sizeof c->out,
-                 "HTTP/1.1 %d %s\r\nServer: lab-12-http\r\nDate: %s\r\n"
-                 "Content-Type: %s\r\nContent-Length: %lld\r\n"
-                 "%sConnection: %s\r\n\r\n",
-                 status, status_reason(status), date, type, length, extra,
-                 c->keep_alive ? "keep-alive" : "close");
+                 "HTTP/1.1 %d %s\r\nServer: lab-12-http\r\nDate: %s\r\n%s%s%s"
+                 "Connection: %s\r\n\r\n", status, status_reason(status), date, type_line,
+                 length_line, extra, c->keep_alive ? "keep-alive" : "close");
     /* extra is bounded by the callers; a truncated head would be a bug */
     c->out_len = n > 0 && (size_t)n < sizeof c->out ? (size_t)n : 0;
     c->out_sent = 0;
@@ -217,30 +141,43 @@ static void start_error(struct conn *c, int status, const char *detail, int is_h
     }
 }
 
-/* start_ok - queue "200 OK" for the open regular file fd, which
- * send_some() sends after the head and closes */
-static void start_ok(struct conn *c, int fd, const struct stat *st, const char *rel,
-                     int is_head)
+/* start_ok - queue the answer for the open regular file fd: 200 with the
+ * file, or what the request's conditions and Range make of it (304, 412,
+ * 206, 416: http_cond.h decides); send_some() sends the file and closes
+ * it. Returns the status. */
+static int start_ok(struct conn *c, const struct http_request *req, int fd,
+                    const struct stat *st, const char *rel, int is_head)
 {
-    char modified[40], extra[64];
+    struct http_file f;
+    char extra[320];
     time_t now = time(NULL);
+    long long first = 0, last = st->st_size - 1;
+    int status;
 
-    /* RFC 9110 sec. 8.8.2.1: a time in the future becomes the Date */
-    http_date(st->st_mtime > now ? now : st->st_mtime, modified, sizeof modified);
-    snprintf(extra, sizeof extra, "Last-Modified: %s\r\n", modified);
-    put_head(c, 200, content_type(rel), (long long)st->st_size, extra);
-    c->file_end = is_head ? 0 : st->st_size;
+    http_describe_file(&f, st, now);
+    status = http_choose(req, !is_head, &f, now, &first, &last);
+    http_file_lines(extra, sizeof extra, status, &f, first, last);
+    if (status == 304)                      /* no body, so no Content-Type or -Length */
+        put_head(c, 304, NULL, -1, extra);
+    else if (status == 412 || status == 416)
+        start_error(c, status, NULL, is_head, extra);
+    else
+        put_head(c, status, content_type(rel), last - first + 1, extra);
+    c->file_off = first;
+    c->file_end = (status == 200 || status == 206) && !is_head ? last + 1 : first;
     /* SPEED, NOT THE LESSON (NOTES section 7: without it, more CPU per
      * request than nginx): a file that fits behind the head goes out in
      * the same send(), read by one pread(), and the FIN rides along. */
-    if (c->file_end > 0 && (size_t)c->file_end <= sizeof c->out - c->out_len
-        && pread(fd, c->out + c->out_len, (size_t)c->file_end, 0) == c->file_end) {
-        c->out_len += (size_t)c->file_end;
-        c->file_end = 0;
+    if (c->file_end > first && (size_t)(c->file_end - first) <= sizeof c->out - c->out_len
+        && pread(fd, c->out + c->out_len, (size_t)(c->file_end - first), first)
+               == c->file_end - first) {
+        c->out_len += (size_t)(c->file_end - first);
+        c->file_end = first;
     }
-    if (c->file_end == 0)                   /* nothing for sendfile() */
+    if (c->file_end == first)               /* nothing for sendfile() */
         close(fd);
-    c->file_fd = c->file_end > 0 ? fd : -1;
+    c->file_fd = c->file_end > first ? fd : -1;
+    return status;
 }
 
 /* start_file - find the file for a request and queue its response;
@@ -274,10 +211,8 @@ static int start_file(struct conn *c, const struct http_request *req, int is_hea
         fd = -1;
         status = 403;
     }
-    if (fd != -1) {
-        start_ok(c, fd, &st, rel, is_head);
-        return 200;
-    }
+    if (fd != -1)
+        return start_ok(c, req, fd, &st, rel, is_head);
     if (status == 400 || status == 500 || status == 503)
         c->keep_alive = 0;
     start_error(c, status, NULL, is_head, NULL);
@@ -300,39 +235,54 @@ static void start_response(struct conn *c, const struct http_request *req)
               req->target, req->version_minor, status);
 }
 
-/* next_request - parse the next request head out of c->in, if whole, and
- * queue its response; 1 if a response is now queued, 0 if bytes are needed */
+/* next_request - take the next request out of c->in: its head, then its
+ * body (skipped: GET and HEAD give it no meaning, but it must not be read
+ * as the next request). Once both are in, queue the response; 1 if a
+ * response is now queued, 0 if bytes are needed. The head stays at the
+ * front of c->in (c->req points into it) while the body behind it is
+ * dropped as it arrives. */
 static int next_request(struct conn *c)
 {
-    struct http_request req;
-    int rc;
+    size_t head, used;
+    int rc = HTTP_COMPLETE;
 
-    if (c->skip_body > 0) {                 /* a body we do not use: drop it */
-        size_t n = (size_t)c->skip_body < c->in_len ? (size_t)c->skip_body : c->in_len;
-        memmove(c->in, c->in + n, c->in_len - n);
-        c->in_len -= n;
-        c->skip_body -= (long long)n;
+    if (!c->have_head) {
+        if (c->in_len == 0 || (rc = http_parse_request(c->in, c->in_len, &c->req)) == 0)
+            return 0;                       /* HTTP_INCOMPLETE */
+        c->requests++;
+        c->have_head = rc == HTTP_COMPLETE;
+        http_body_begin(&c->body, &c->req);
+        /* RFC 9110 sec. 10.1.1: a client that asked "Expect: 100-continue"
+         * waits for an answer before it sends the body: answer now, close. */
+        if (c->req.expect_continue && c->body.phase != BODY_DONE)
+            c->req.keep_alive = 0;
     }
-    if (c->skip_body > 0 || c->in_len == 0)
-        return 0;
-    rc = http_parse_request(c->in, c->in_len, &req);
-    if (rc == HTTP_INCOMPLETE)
-        return 0;
-    c->requests++;
+    head = c->req.header_bytes;
+    if (rc == HTTP_COMPLETE && c->body.phase != BODY_DONE && !c->req.expect_continue) {
+        rc = http_body_skip(&c->body, c->in + head, c->in_len - head, &used);
+        memmove(c->in + head, c->in + head + used, c->in_len - head - used);
+        c->in_len -= used;
+        if (rc == HTTP_INCOMPLETE)
+            return 0;
+        if (rc == HTTP_BAD) {
+            c->req.status = c->body.status;
+            c->req.reason = c->body.reason;
+        }
+    }
+    c->have_head = 0;
     if (rc == HTTP_BAD) {
         /* Where would the next request start? Answer, then close; c->in
          * keeps its bytes, so that begin_close() lingers (a client still
          * sending a huge head reads our answer, not a reset). */
         c->keep_alive = 0;
-        log_event("%s bad request: %s -> %d", c->peer, req.reason, req.status);
-        start_error(c, req.status, req.reason, 0,
-                    req.status == 501 ? "Allow: GET, HEAD\r\n" : NULL);
+        log_event("%s bad request: %s -> %d", c->peer, c->req.reason, c->req.status);
+        start_error(c, c->req.status, c->req.reason, 0,
+                    c->req.status == 501 ? "Allow: GET, HEAD\r\n" : NULL);
         return 1;
     }
-    start_response(c, &req);
-    memmove(c->in, c->in + req.header_bytes, c->in_len - req.header_bytes);
-    c->in_len -= req.header_bytes;
-    c->skip_body = req.content_length;
+    start_response(c, &c->req);
+    memmove(c->in, c->in + head, c->in_len - head);
+    c->in_len -= head;
     return 1;
 }
 
@@ -423,7 +373,7 @@ static int send_some(struct conn *c)
  * the client may still send, read and drop until it closes or LINGER_MS. */
 static void begin_close(struct conn *c, const char *why)
 {
-    if (shutdown(c->fd, SHUT_WR) == -1 || (c->in_len == 0 && c->skip_body == 0)) {
+    if (shutdown(c->fd, SHUT_WR) == -1 || (c->in_len == 0 && c->body.phase == BODY_DONE)) {
         close_conn(c, why);
         return;
     }
@@ -469,7 +419,7 @@ static void advance(struct conn *c)
 /* on_readable - bytes (or the end) from a client */
 static void on_readable(struct conn *c)
 {
-    int was_empty = c->in_len == 0 && c->skip_body == 0;
+    int was_empty = c->in_len == 0;
     ssize_t n;
 
     if (c->state == LINGERING) {            /* read and forget */
@@ -596,59 +546,15 @@ static void run_loop(const sigset_t *wait_mask)
 
 /* ---- Start-up ---- */
 
-/* set_root - the document root: -r ROOT, or www/ beside the executable
- * (/proc/self/exe: ./server works from any folder); exit 1 if it is not a
- * folder. Then openat2() once: where the kernel lacks it, use realpath(). */
-static void set_root(const char *root)
-{
-    char exe[PATH_MAX], guess[PATH_MAX + 8];
-    int fd = -1;
-
-    if (root == NULL) {
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n == -1)
-            die("readlink /proc/self/exe");
-        exe[n] = '\0';
-        *strrchr(exe, '/') = '\0';          /* the kernel's path is absolute */
-        snprintf(guess, sizeof guess, "%s/www", exe);
-        root = guess;
-    }
-    if (realpath(root, root_dir) == NULL)
-        die("document root %s", root);
-    /* O_PATH: a handle to resolve paths from; a root of mode 0311 works */
-    root_fd = open(root_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd == -1)
-        die("document root %s", root_dir);
-    /* realpath() then checks only the components the client named */
-    if (fchdir(root_fd) == -1)
-        die("chdir %s", root_dir);
-    if (open_beneath == openat2_beneath && (fd = openat2_beneath(".", O_PATH)) == -1) {
-        if (errno != ENOSYS && errno != EPERM)  /* Linux < 5.6, a seccomp filter */
-            die("openat2 %s", root_dir);
-        warn("openat2 unavailable, using realpath() instead");
-        open_beneath = open_by_realpath;
-    }
-    if (fd != -1)
-        close(fd);
-}
-
 /* on_option - the lesson's own options, from lab_parse() */
 static void on_option(int key, const char *arg)
 {
-    char *end;
-    long secs;
-
     switch (key) {
     case 'r': root_option = arg; break;
     case 'q': quiet = 1; break;
     case 'R': open_beneath = open_by_realpath; break;
-    case 'I': case 'T':
-        secs = strtol(arg, &end, 10);
-        if (end == arg || *end != '\0' || secs < 1 || secs > 86400)
-            usage_error("bad %s timeout '%s' (1 to 86400 seconds)",
-                        key == 'I' ? "idle" : "header", arg);
-        *(key == 'I' ? &idle_timeout_ms : &header_timeout_ms) = secs * 1000LL;
-        break;
+    case 'I': idle_timeout_ms = parse_number(arg, 1, 86400, "idle timeout") * 1000LL; break;
+    case 'T': header_timeout_ms = parse_number(arg, 1, 86400, "header timeout") * 1000LL; break;
     }
 }
 

@@ -1,4 +1,5 @@
 /* fuzz_parse.c - libFuzzer harness for the request parser (http_parse.h)
+ * and what decides on a request's conditions and range (http_cond.h)
  *
  * libFuzzer calls LLVMFuzzerTestOneInput() millions of times with inputs
  * it mutates, keeping the ones that reach new code. Under AddressSanitizer
@@ -20,13 +21,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "../http_parse.h"
+#include "../http_cond.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* LLVMFuzzerTestOneInput - parse the input as a request head, then its
- * target as a path; check what the parser promises */
+ * target as a path, its body and its conditions; check what each promises */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct http_request req;
@@ -50,6 +52,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 || (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
                 abort();
         }
+        /* the body: never more than there is, a status with every error */
+        struct http_body body;
+        size_t used = 0;
+        http_body_begin(&body, &req);
+        if (body.phase != BODY_DONE) {
+            int body_rc = http_body_skip(&body, buf + req.header_bytes,
+                                         size - req.header_bytes, &used);
+            if (used > size - req.header_bytes
+                || (body_rc == HTTP_BAD && (body.status < 400 || body.reason == NULL)))
+                abort();
+        }
+        /* the conditions: a 206 range lies inside the file */
+        struct stat st = {.st_ino = 7, .st_size = 1000};
+        struct http_file file;
+        long long first = 0, last = 999;
+        st.st_mtim.tv_sec = 784111777;
+        http_describe_file(&file, &st, 1700000000);
+        int choice = http_choose(&req, 1, &file, 1700000000, &first, &last);
+        char lines[320];
+        if (choice == 206 && (first < 0 || last < first || last >= 1000))
+            abort();
+        http_file_lines(lines, sizeof lines, choice, &file, first, last);
     } else if (rc == HTTP_BAD) {
         if (req.status < 400 || req.status > 599 || req.reason == NULL)
             abort();
