@@ -352,6 +352,213 @@ Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT"
   cmp "$ROOT/big.bin" "$BATS_TEST_TMPDIR/got2"
 }
 
+# --- request framing: where one request ends and the next begins ------------
+
+@test "a chunked body is decoded and skipped: extensions, trailers, the next request answered (RFC 9112 sec. 7.1)" {
+  start_server $L
+  run raw 'GET /style.css HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value;q="a b"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Checksum: 42\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\nPOST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'
+  run grep -a '^HTTP/1.1' <<<"$output"
+  assert_output $'HTTP/1.1 200 OK\r\nHTTP/1.1 404 Not Found\r\nHTTP/1.1 501 Not Implemented\r'
+  # Transfer-Encoding: Chunked (any case), and a body that arrives a byte at a time
+  open_conn
+  printf 'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n' >&$CONN
+  for part in '1' '0' '\r' '\n' 'x' 'y' 'z' '0123456789abc' '\r' '\n' '0\r' '\n\r' '\n'; do
+    printf "$part" >&$CONN
+  done
+  printf 'GET /style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >&$CONN
+  run read_to_eof "$CONN"
+  [ "$(grep -c 'HTTP/1.1 200 OK' <<<"$output")" -eq 2 ]
+  assert_output --partial "Content-Type: text/css"
+  exec {CONN}>&-
+  # curl sends a chunked upload the same way: the POST is read, then answered
+  run hcurl -i -X POST -H "Transfer-Encoding: chunked" -H "Expect:" --data-binary "some data" \
+    "http://127.0.0.1:$SERVER_PORT/" --next -i "http://127.0.0.1:$SERVER_PORT/style.css"
+  assert_output --partial "405 Method Not Allowed"
+  assert_output --partial "200 OK"
+  [ "$(grep -c 'connection from' "$SERVER_ERR")" -eq 3 ]   # curl's two requests on one
+}
+
+@test "request smuggling shapes: a body whose end is in doubt gets 400 and a close, and what hides behind it is never answered (RFC 9112 sec. 6.1-6.3)" {
+  start_server $L
+  hidden='GET /style.css HTTP/1.1\r\nHost: t\r\n\r\n'
+  te='Transfer-Encoding'
+  # CL and TE together, in either order; TE not ending in chunked, twice, empty; TE in HTTP/1.0
+  for head in "Content-Length: 4\\r\\n$te: chunked" "$te: chunked\\r\\nContent-Length: 4" \
+              "$te: gzip" "$te: chunked, gzip" "$te: chunked, chunked" "$te: chunked\\r\\n$te: chunked" \
+              "$te: " "$te: chunked;x=1" "$te: \"chunked\""; do
+    run raw "GET / HTTP/1.1\\r\\nHost: t\\r\\n$head\\r\\n\\r\\n0\\r\\n\\r\\n$hidden"
+    assert_output --partial "400 Bad Request"
+    assert_output --partial "Connection: close"
+    refute_output --partial "text/css"
+  done
+  run raw "GET / HTTP/1.0\\r\\n$te: chunked\\r\\n\\r\\n0\\r\\n\\r\\n$hidden"
+  assert_output --partial "400 Bad Request"
+  refute_output --partial "text/css"
+  # malformed chunks: bad hex, a sign, 0x, overflow, space, bare LF or CR,
+  # no CRLF after the data, bad extensions, an over-long line, a bad trailer
+  long=$(head -c 1100 /dev/zero | tr '\0' x)
+  for body in '5g\r\nhello\r\n0\r\n\r\n' '+5\r\nhello\r\n0\r\n\r\n' '-5\r\nhello\r\n0\r\n\r\n' \
+              '0x5\r\nhello\r\n0\r\n\r\n' '10000000000000005\r\nhello\r\n0\r\n\r\n' \
+              ' 5\r\nhello\r\n0\r\n\r\n' '5 \r\nhello\r\n0\r\n\r\n' '5\nhello\r\n0\r\n\r\n' \
+              '5\rhello\r\n0\r\n\r\n' '5\r\nhello\n0\r\n\r\n' '3\r\nhello\r\n0\r\n\r\n' \
+              '0\r\n\n' '5;\r\nhello\r\n0\r\n\r\n' '5;a=\r\nhello\r\n0\r\n\r\n' \
+              "5;a=$long\\r\\nhello\\r\\n0\\r\\n\\r\\n" '0\r\nnot a field\r\n\r\n'; do
+    run raw "GET / HTTP/1.1\\r\\nHost: t\\r\\n$te: chunked\\r\\n\\r\\n$body$hidden"
+    assert_output --partial "400 Bad Request"
+    refute_output --partial "200 OK"
+  done
+  kill -0 "$SERVER_PID"
+  grep -q 'bad request: chunk size is not hexadecimal -> 400' "$SERVER_ERR"
+  grep -q 'bad request: both Content-Length and Transfer-Encoding -> 400' "$SERVER_ERR"
+}
+
+@test "Expect: 100-continue gets its answer at once, before the body it announced (RFC 9110 sec. 10.1.1)" {
+  start_server $L
+  open_conn
+  printf 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n' >&$CONN
+  IFS= read -r -t "$LAB_WAIT" status <&$CONN
+  [ "$status" = $'HTTP/1.1 405 Method Not Allowed\r' ]
+  exec {CONN}>&-
+  # curl waits for it, then sends nothing: the answer came first
+  head -c 2000000 /dev/zero >"$BATS_TEST_TMPDIR/upload"
+  run hcurl -i -H "Expect: 100-continue" --expect100-timeout 15 \
+    --data-binary @"$BATS_TEST_TMPDIR/upload" "http://127.0.0.1:$SERVER_PORT/"
+  assert_output --partial "405 Method Not Allowed"
+  assert_output --partial "Connection: close"
+}
+
+# --- validators and conditional requests (RFC 9110 sec. 8.8, 13) ------------
+
+# etag_of PATH - the ETag the server sends for PATH
+etag_of() { hcurl -I "http://127.0.0.1:$SERVER_PORT$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }'; }
+
+@test "ETag and Last-Modified on every file; If-None-Match and If-Modified-Since answer 304 (RFC 9110 sec. 13.1.2, 13.1.3)" {
+  make_root
+  start_server $L -r "$ROOT"
+  url="http://127.0.0.1:$SERVER_PORT/style.css"
+  # curl keeps the ETag and sends it back: 304, the validators, no body, no Content-Length or -Type
+  hcurl --etag-save "$BATS_TEST_TMPDIR/etag" -o /dev/null "$url"
+  grep -Eq '^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\.[0-9a-f]+"$' "$BATS_TEST_TMPDIR/etag"
+  run hcurl -i --etag-compare "$BATS_TEST_TMPDIR/etag" "$url"
+  assert_line --index 0 $'HTTP/1.1 304 Not Modified\r'
+  assert_output --partial "ETag: $(cat "$BATS_TEST_TMPDIR/etag")"
+  assert_output --partial "Last-Modified: "
+  refute_output --partial "Content-Length"
+  refute_output --partial "Content-Type"
+  [ "${lines[-1]}" = $'\r' ] || [ -z "${lines[-1]}" ]
+  etag=$(cat "$BATS_TEST_TMPDIR/etag")
+  # lists, W/ (weak comparison), *, several lines; a HEAD as a GET
+  [ "$(code /style.css -H "If-None-Match: \"x\", W/$etag")" = 304 ]
+  [ "$(code /style.css -H 'If-None-Match: "x"' -H "If-None-Match: $etag")" = 304 ]
+  [ "$(code /style.css -H 'If-None-Match: *')" = 304 ]
+  [ "$(code /style.css -H 'If-None-Match: "x"')" = 200 ]
+  [ "$(code /style.css -I -H "If-None-Match: $etag")" = 304 ]
+  # curl -z: If-Modified-Since, in each of the three date formats
+  [ "$(code /style.css -z "$ROOT/style.css")" = 304 ]
+  lm=$(hcurl -I "$url" | tr -d '\r' | awk -F': ' 'tolower($1) == "last-modified" { print $2 }')
+  read -r _ day mon year clock _ <<<"$lm"
+  [ "$(code /style.css -H "If-Modified-Since: $lm")" = 304 ]
+  [ "$(code /style.css -H "If-Modified-Since: $(date -u -d "$lm" '+%A, %d-%b-%y %T GMT')")" = 304 ]
+  [ "$(code /style.css -H "If-Modified-Since: $(date -u -d "$lm" '+%a %b %e %T %Y')")" = 304 ]
+  [ "$(code /style.css -H "If-Modified-Since: $(date -u -d "$lm - 1 second" '+%a, %d %b %Y %T GMT')")" = 200 ]
+  [ "$(code /style.css -H 'If-Modified-Since: yesterday')" = 200 ]
+  # If-None-Match wins over If-Modified-Since (sec. 13.2.2, step 3 before 4)
+  [ "$(code /style.css -H 'If-None-Match: "x"' -H "If-Modified-Since: $lm")" = 200 ]
+  # a conditional GET of a missing file is still 404
+  [ "$(code /nope.css -H 'If-None-Match: *')" = 404 ]
+  # the file changes: a new ETag, and the old one no longer matches
+  echo "/* changed */" >>"$ROOT/style.css"
+  [ "$(etag_of /style.css)" != "$etag" ]
+  [ "$(code /style.css -H "If-None-Match: $etag")" = 200 ]
+  grep -q '"GET /style.css HTTP/1.1" 304' "$SERVER_ERR"
+}
+
+@test "If-Match and If-Unmodified-Since: another version of the file gets 412, checked before 304 (RFC 9110 sec. 13.1.1, 13.1.4)" {
+  start_server $L
+  etag=$(etag_of /style.css)
+  [ "$(code /style.css -H 'If-Match: "x"')" = 412 ]
+  [ "$(code /style.css -H "If-Match: W/$etag")" = 412 ]       # strong comparison
+  [ "$(code /style.css -H "If-Match: \"x\", $etag")" = 200 ]
+  [ "$(code /style.css -H 'If-Match: *')" = 200 ]
+  [ "$(code /style.css -H 'If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT')" = 412 ]
+  [ "$(code /style.css -H 'If-Unmodified-Since: Fri, 01 Jan 2100 00:00:00 GMT')" = 200 ]
+  [ "$(code /style.css -H 'If-Match: "x"' -H "If-None-Match: $etag")" = 412 ]
+  run hcurl -i -H 'If-Match: "x"' "http://127.0.0.1:$SERVER_PORT/style.css"
+  assert_output --partial "412 Precondition Failed"
+  assert_output --partial "Connection: keep-alive"
+}
+
+# --- byte ranges (RFC 9110 sec. 14) ----------------------------------------
+
+@test "Range: one byte range gets 206 and Content-Range; past the end 416 with bytes */N; several ranges the whole file" {
+  make_root
+  head -c 10000000 /dev/urandom >"$ROOT/big.bin"
+  start_server $L -r "$ROOT"
+  url="http://127.0.0.1:$SERVER_PORT/big.bin"
+  run hcurl -D "$BATS_TEST_TMPDIR/head" -r 0-9 -o "$BATS_TEST_TMPDIR/part" "$url"
+  grep -q $'^HTTP/1.1 206 Partial Content\r$' "$BATS_TEST_TMPDIR/head"
+  [ "$(header Content-Range "$BATS_TEST_TMPDIR/head")" = "bytes 0-9/10000000" ]
+  [ "$(header Content-Length "$BATS_TEST_TMPDIR/head")" = 10 ]
+  [ "$(header Accept-Ranges "$BATS_TEST_TMPDIR/head")" = bytes ]
+  cmp <(head -c 10 "$ROOT/big.bin") "$BATS_TEST_TMPDIR/part"
+  # the middle of a big file, by sendfile() from that offset; an open end; a suffix
+  hcurl -r 5000000-5999999 -o "$BATS_TEST_TMPDIR/part" "$url"
+  cmp <(tail -c +5000001 "$ROOT/big.bin" | head -c 1000000) "$BATS_TEST_TMPDIR/part"
+  hcurl -r 9999000- -o "$BATS_TEST_TMPDIR/part" "$url"
+  cmp <(tail -c 1000 "$ROOT/big.bin") "$BATS_TEST_TMPDIR/part"
+  hcurl -r -500 -o "$BATS_TEST_TMPDIR/part" "$url"
+  cmp <(tail -c 500 "$ROOT/big.bin") "$BATS_TEST_TMPDIR/part"
+  run hcurl -D - -o /dev/null -r 9999990-20000000 "$url"
+  assert_output --partial "Content-Range: bytes 9999990-9999999/10000000"
+  # a broken-off download resumes where it stopped: curl -C -
+  head -c 3333333 "$ROOT/big.bin" >"$BATS_TEST_TMPDIR/resumed"
+  hcurl -C - -o "$BATS_TEST_TMPDIR/resumed" "$url"
+  cmp "$ROOT/big.bin" "$BATS_TEST_TMPDIR/resumed"
+  # unsatisfiable: 416, bytes */N, and the connection stays open
+  run raw 'GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=10000000-\r\n\r\nGET /style.css HTTP/1.1\r\nHost: t\r\n\r\n'
+  assert_output --partial "416 Range Not Satisfiable"
+  assert_output --partial "Content-Range: bytes */10000000"
+  assert_output --partial "Content-Type: text/css"
+  # ignored (sec. 14.2): several ranges, another unit, end before start, HEAD
+  [ "$(code /big.bin -r 0-1,5-6 -o /dev/null)" = 200 ]
+  [ "$(code /style.css -H 'Range: lines=0-1')" = 200 ]
+  [ "$(code /style.css -H 'Range: bytes=5-1')" = 200 ]
+  run hcurl -sI -r 0-9 "$url"
+  assert_line --index 0 $'HTTP/1.1 200 OK\r'
+  assert_output --partial "Content-Length: 10000000"
+  grep -q '"GET /big.bin HTTP/1.1" 206' "$SERVER_ERR"
+}
+
+@test "If-Range: the range only if the file is still the version named, else the whole file (RFC 9110 sec. 13.1.5)" {
+  make_root
+  start_server $L -r "$ROOT"
+  etag=$(etag_of /style.css)
+  size=$(stat -c %s "$ROOT/style.css")
+  [ "$(code /style.css -r 0-9 -H "If-Range: $etag")" = 206 ]
+  [ "$(code /style.css -r 0-9 -H 'If-Range: "other"')" = 200 ]
+  [ "$(code /style.css -r 0-9 -H "If-Range: W/$etag")" = 200 ]
+  touch -d '2020-01-01 00:00:00 UTC' "$ROOT/style.css"
+  [ "$(code /style.css -r 0-9 -H 'If-Range: Wed, 01 Jan 2020 00:00:00 GMT')" = 206 ]
+  [ "$(code /style.css -r 0-9 -H 'If-Range: Wed, 01 Jan 2020 00:00:01 GMT')" = 200 ]
+  [ "$(code /style.css -r 0-9 -H "If-Range: $etag")" = 200 ]   # touched: a new version
+  run hcurl -r 0-9 -H 'If-Range: "other"' "http://127.0.0.1:$SERVER_PORT/style.css"
+  [ "${#output}" -ge $((size - 1)) ]
+}
+
+# --- the parser's verdicts, case by case ------------------------------------
+
+@test "the parser's verdict on each named case: framing, conditions, ranges (12-http/fuzz/expected)" {
+  cd "$LAB/$L/fuzz/corpus"
+  # a 1000-byte file modified at 06 Nov 1994 08:49:37, asked in Nov 2023
+  run "$TOOLS/12-parse" -c 1000 784111777 1700000000 *
+  assert_success
+  refute_output --partial "SPLIT MISMATCH"
+  while IFS= read -r line; do
+    [[ -z "$line" || "$line" = '#'* ]] && continue
+    assert_line "$line"
+  done <"$LAB/$L/fuzz/expected"
+}
+
 # --- the root is a fence ---------------------------------------------------
 
 # check_traversal [SERVER OPTIONS] - targets that climb out of the root,
@@ -729,7 +936,7 @@ EOF
 
 # --- a real browser --------------------------------------------------------
 
-@test "headless Chromium loads the site: title, stylesheet applied, image decoded" {
+@test "headless Chromium loads the site: title, stylesheet applied, image decoded; a reload gets 304" {
   command -v chromium >/dev/null ||
     skip "chromium is not installed (apt-get install chromium): no browser test"
   make_root
@@ -739,12 +946,18 @@ EOF
 <iframe id="site" src="/index.html" width="800" height="600"></iframe>
 <pre id="result">not loaded</pre>
 <script>
-window.addEventListener('load', function () {
-  var doc = document.getElementById('site').contentDocument;
-  var img = doc.getElementById('logo');
-  document.getElementById('result').textContent =
-    'title=' + doc.title + ';background=' + getComputedStyle(doc.body).backgroundColor +
-    ';image=' + img.naturalWidth + 'x' + img.naturalHeight + ';';
+var loads = 0;
+document.getElementById('site').addEventListener('load', function () {
+  var frame = this, doc = frame.contentDocument, img = doc.getElementById('logo');
+  if (++loads === 1) {            /* the reload button: the browser revalidates */
+    frame.contentWindow.location.reload();
+    return;
+  }
+  img.decode().then(function () {
+    document.getElementById('result').textContent =
+      'title=' + doc.title + ';background=' + getComputedStyle(doc.body).backgroundColor +
+      ';image=' + img.naturalWidth + 'x' + img.naturalHeight + ';loads=' + loads + ';';
+  });
 });
 </script>
 </body></html>
@@ -756,7 +969,9 @@ EOF
     --virtual-time-budget=10000 --dump-dom "http://127.0.0.1:$SERVER_PORT/check.html"
   assert_output --partial "title=Lesson 12: HTTP;"
   assert_output --partial "background=rgb(245, 240, 225);"
-  assert_output --partial "image=96x96;"
+  assert_output --partial "image=96x96;loads=2;"
   grep -q '"GET /logo.png HTTP/1.1" 200' "$SERVER_ERR"
   grep -q '"GET /style.css HTTP/1.1" 200' "$SERVER_ERR"
+  # the reload asked "has it changed?" (If-None-Match), and the answer was 304
+  grep -q '"GET /index.html HTTP/1.1" 304' "$SERVER_ERR"
 }
