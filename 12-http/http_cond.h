@@ -37,24 +37,42 @@ struct http_file {
     char modified[40];                 /* mtime as an HTTP-date */
 };
 
-/* http_date - an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for t.
- * Not strftime("%a %b"): those names follow the locale. A time whose year
- * does not fit an int (a file's mtime can be anything) makes gmtime_r()
- * fail and leave tm unset: show the epoch instead. */
+/* http_put_digits - n as exactly width decimal digits at p */
+static void http_put_digits(char *p, int n, int width)
+{
+    for (int i = width - 1; i >= 0; i--, n /= 10)
+        p[i] = (char)('0' + n % 10);
+}
+
+/* http_date - an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") for t,
+ * into buf (size: at least HTTP_DATE_SIZE). Not strftime("%a %b"): those
+ * names follow the locale. Every field has a fixed width, so it is put
+ * together by hand: two dates per response through snprintf() cost more
+ * than parsing the request (callgrind, NOTES.md section 7). A time whose
+ * year does not fit an int (a file's mtime can be anything) makes
+ * gmtime_r() fail; one outside the years 0 to 9999 has no 4-digit
+ * form: show the epoch for both. */
+#define HTTP_DATE_SIZE 30
 static void http_date(time_t t, char *buf, size_t size)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     struct tm tm;
 
-    if (gmtime_r(&t, &tm) == NULL) {
+    if (size < HTTP_DATE_SIZE)
+        return;
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
         t = 0;
         gmtime_r(&t, &tm);
     }
-    snprintf(buf, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    memcpy(buf, "Sun, 06 Nov 1994 08:49:37 GMT", HTTP_DATE_SIZE);
+    memcpy(buf, days + 3 * tm.tm_wday, 3);
+    http_put_digits(buf + 5, tm.tm_mday, 2);
+    memcpy(buf + 8, months + 3 * tm.tm_mon, 3);
+    http_put_digits(buf + 12, tm.tm_year + 1900, 4);
+    http_put_digits(buf + 17, tm.tm_hour, 2);
+    http_put_digits(buf + 20, tm.tm_min, 2);
+    http_put_digits(buf + 23, tm.tm_sec, 2);
 }
 
 /* http_make_etag - a strong validator (sec. 8.8.3): it changes whenever
@@ -80,13 +98,16 @@ static void http_describe_file(struct http_file *f, const struct stat *st, time_
 }
 
 /* http_file_lines - the header lines that describe the file in a
- * response of this status: its validators; Accept-Ranges (this server
- * does ranges); Content-Range for 206 and 416 (sec. 14.4) */
+ * response of this status: its validators (only the ETag on a 304);
+ * Accept-Ranges (this server does ranges); Content-Range for 206 and 416
+ * (sec. 14.4) */
 static void http_file_lines(char *buf, size_t size, int status, const struct http_file *f,
                             long long first, long long last)
 {
-    int n = snprintf(buf, size, "ETag: %s\r\nLast-Modified: %s\r\n%s", f->etag, f->modified,
-                     status == 304 ? "" : "Accept-Ranges: bytes\r\n");
+    int n = status == 304   /* sec. 15.4.5: a 304 carries the ETag, not the rest */
+                ? snprintf(buf, size, "ETag: %s\r\n", f->etag)
+                : snprintf(buf, size, "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+                           f->etag, f->modified);
 
     if (status == 206)
         snprintf(buf + n, size - (size_t)n, "Content-Range: bytes %lld-%lld/%lld\r\n", first,
@@ -255,7 +276,7 @@ static int http_byte_range(const struct http_slice *range, long long size, long 
  * in the order of RFC 9110 sec. 13.2.2: 412 if If-Match (or, without it,
  * If-Unmodified-Since) fails; 304 if If-None-Match (or, without it,
  * If-Modified-Since) says the client's copy is current; then for GET a
- * Range, if If-Range (when sent) still names this version: 206 or 416.
+ * Range, if If-Range (when sent) names this version's ETag: 206 or 416.
  * Else 200. A date that is not an HTTP-date is ignored, as are several. */
 static int http_choose(const struct http_request *req, int is_get, const struct http_file *f,
                        time_t now, long long *first, long long *last)
@@ -283,15 +304,12 @@ static int http_choose(const struct http_request *req, int is_get, const struct 
     if (!is_get || req->range.p == NULL)     /* step 5: Range is for GET only */
         return 200;
     if (req->if_range.p != NULL) {
-        /* an entity-tag: strong comparison; a date: only if it is exactly
-         * Last-Modified and that is a strong validator, a second or more
-         * before now (sec. 8.8.2.2) */
+        /* an entity-tag, compared strongly. A date never matches: it is a
+         * strong validator only if the file cannot have changed twice in
+         * that second (sec. 8.8.2.2), which a server that keeps no history
+         * cannot know. The whole file is always a safe answer. */
         const struct http_slice *v = &req->if_range;
-        int same = v->len > 0 && v->p[0] == '"'
-                       ? v->len == strlen(f->etag) && memcmp(v->p, f->etag, v->len) == 0
-                       : http_parse_date(v->p, v->len, now, &t) == 0 && t == f->mtime
-                             && f->mtime < now;
-        if (!same)
+        if (v->len != strlen(f->etag) || memcmp(v->p, f->etag, v->len) != 0)
             return 200;
     }
     return http_byte_range(&req->range, f->size, first, last);

@@ -100,26 +100,27 @@ static void put_head(struct conn *c, int status, const char *type, long long len
                      const char *extra)
 {
     /* LAB-BEGIN put-head: into c->out, each line ending in CRLF: "HTTP/1.1
-     * STATUS REASON", Server, Date (http_date of now), Content-Type (unless
-     * type is NULL), Content-Length (unless length < 0: a 304 has neither), the
+     * STATUS REASON", Server, Date (http_date of now), Content-Type and
+     * Content-Length (neither when type is NULL: a 304 has no body), the
      * extra lines, Connection (keep-alive or close), an empty line. Set
      * c->out_len (0 if it did not fit), c->out_sent and the file range to 0.
      * See NOTES.md section 2, the response.
      * Stub: (void)status; (void)type; (void)length; (void)extra; (void)status_reason; c->out_len = c->out_sent = 0; c->file_off = c->file_end = 0;
      * Tests: GET / answers 200
      */
-    char date[40], type_line[80] = "", length_line[48] = "";
+    char date[HTTP_DATE_SIZE];
     int n;
 
     http_date(time(NULL), date, sizeof date);
-    if (type != NULL)
-        snprintf(type_line, sizeof type_line, "Content-Type: %s\r\n", type);
-    if (length >= 0)
-        snprintf(length_line, sizeof length_line, "Content-Length: %lld\r\n", length);
-    n = snprintf(c->out, sizeof c->out,
-                 "HTTP/1.1 %d %s\r\nServer: lab-12-http\r\nDate: %s\r\n%s%s%s"
-                 "Connection: %s\r\n\r\n", status, status_reason(status), date, type_line,
-                 length_line, extra, c->keep_alive ? "keep-alive" : "close");
+    if (type == NULL)                       /* a 304: no body to describe */
+        n = snprintf(c->out, sizeof c->out, "HTTP/1.1 %d %s\r\nServer: lab-12-http\r\n"
+                     "Date: %s\r\n%sConnection: %s\r\n\r\n", status, status_reason(status),
+                     date, extra, c->keep_alive ? "keep-alive" : "close");
+    else
+        n = snprintf(c->out, sizeof c->out, "HTTP/1.1 %d %s\r\nServer: lab-12-http\r\n"
+                     "Date: %s\r\nContent-Type: %s\r\nContent-Length: %lld\r\n%s"
+                     "Connection: %s\r\n\r\n", status, status_reason(status), date, type,
+                     length, extra, c->keep_alive ? "keep-alive" : "close");
     /* extra is bounded by the callers; a truncated head would be a bug */
     c->out_len = n > 0 && (size_t)n < sizeof c->out ? (size_t)n : 0;
     c->out_sent = 0;
