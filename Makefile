@@ -115,7 +115,7 @@ check:
 # connections measure valgrind's own descriptors, so they are left to the
 # other runs.
 VALGRIND_SKIP ?= 10-coroutines
-VALGRIND_TESTS ?= [Ee]cho|[Bb]inary|[Cc]hinese|[Rr]eset|[Gg]arbage|socat|half|never reads|flood
+VALGRIND_TESTS ?= [Ee]cho|[Bb]inary|[Cc]hinese|[Rr]eset|[Gg]arbage|socat|half|never reads|flood|chunked|smuggling|Range
 
 bench: all
 	@bench/run

@@ -57,7 +57,7 @@ root=$(cd www && pwd)
 # shellcheck disable=SC2086 # SERVER_OPTS: several words on purpose
 ./server -q -p 0 -r "$root" $SERVER_OPTS >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
-for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" && break; sleep 0.05; done
+for _ in $(seq 100); do grep -qs '^listening on' "$work/server.out" && break; sleep 0.05; done
 lab_port=$(sed -n 's/^listening on .*://p' "$work/server.out")
 [ -n "$lab_port" ] || { echo "bench: the server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
 
