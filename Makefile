@@ -130,9 +130,10 @@ handout:
 handout-check: all
 	@tests/handout --check $(L)
 
-# The lab's own tooling (grade, handout, live, L=): not part of a score.
+# The lab's own tooling (grade, handout, live, L=, bench) and the demos
+# (tests/demos.bats: 05 ten times, a clean tree after each): not part of a score.
 test-tools: all
-	@tests/run tooling
+	@tests/run tooling demos
 
 exercise: $(if $(L),$(L),all) $(TOOLS)
 	@test -n "$(L)" || { echo "usage: make exercise L=NN-name [N=K]"; exit 2; }

@@ -120,7 +120,8 @@ static int listen_on(const char *host, const char *port)
     /* LAB-BEGIN listen-on: the four steps of a TCP server. getaddrinfo() for
      * host:port (AI_PASSIVE, numeric only; a bad one: fatal()), then socket(),
      * setsockopt(SO_REUSEADDR), bind() and listen(BACKLOG), each checked with
-     * die() naming the call ("bind HOST:PORT"). Return the listening socket.
+     * die() naming the call; for bind(), die_bind(host, port), which also
+     * says what to do when the port is taken. Return the listening socket.
      * See NOTES.md section 2, "SO_REUSEADDR", and section 3.
      * Stub: (void)host; (void)port; fatal("listen_on() is not written yet");
      * Tests: ready line
@@ -144,7 +145,7 @@ static int listen_on(const char *host, const char *port)
     if (setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
         die("setsockopt SO_REUSEADDR");
     if (bind(listen_fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
+        die_bind(host, port);           /* die(), plus a hint if the port is taken */
     freeaddrinfo(res);
     if (listen(listen_fd, BACKLOG) == -1)
         die("listen");

@@ -8,7 +8,7 @@
 # 2. Two clients at once: both are answered (in lesson 01 the second waited).
 # 3. Restarts it with --sleep 100: the wasted calls drop to about ten a
 #    second (measured and printed again) and the CPU to nothing, but a
-#    reply can now take up to 0.1 s.
+#    reply now waits for the server to wake up (its time is measured too).
 # 4. The two other ways out of blocking: timeout (block, but not forever)
 #    and sigio (let the kernel send a signal).
 # Every line is labelled with who printed it. Ctrl-C stops everything.
@@ -60,6 +60,16 @@ show_rate() {
   say "...and in its last second it asked 'anything yet?' ${rate:-?} times, every answer EAGAIN"
 }
 
+# stamp_first_line FILE - pass stdin through; when its first line comes,
+# write the time (date +%s%N) into FILE
+stamp_first_line() {
+  local line
+  IFS= read -r line || return 0
+  date +%s%N >"$1"
+  printf '%s\n' "$line"
+  cat
+}
+
 # show_cpu - the share of one core the server used over the last second
 # (/proc/PID/stat counts in units of 1/CLK_TCK s: 10 ms; the kernel's own
 # tick may be shorter, see NOTES.md section 7)
@@ -100,9 +110,13 @@ pause 2
 show_cpu
 show_rate
 say "almost no CPU; the price is latency:"
-{ echo "is anybody there?"; } | ./client -p "$port" 2>&1 | label client &
-pause 2
-say "(that reply waited up to 100 ms for the server to wake up)"
+started=$(date +%s%N)
+echo "is anybody there?" | ./client -p "$port" 2>&1 | stamp_first_line "$work/replied" | label client
+if [ -s "$work/replied" ]; then
+  say "(the reply came $(( ($(cat "$work/replied") - started) / 1000000 )) ms after the client started;" \
+      "the server looks for work every 100 ms)"
+fi
+pause
 stop_server
 pause
 

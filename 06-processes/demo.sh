@@ -62,8 +62,10 @@ say "join: three children sleep 1, 2 and 3 s side by side (Python notes: about 3
 ./join 2>&1 | label join
 pause
 
-say "isolation: the child sets the global money to 666; the parent still has 100"
-./isolation 2>&1 | label isolation
+say "isolation: the child sets the global money to 666; and the parent's money?"
+./isolation 2>&1 | tee "$work/isolation.out" | label isolation
+after=$(sed -n 's/^parent .*: money = \(-\{0,1\}[0-9]*\) .* after the child ended$/\1/p' "$work/isolation.out")
+say "...the parent's money after the child ended: ${after:-?} (the child changed its own copy)"
 pause
 
 say "lifecycle: pid/ppid, terminate (SIGTERM), is_alive, exitcode"

@@ -67,7 +67,7 @@ say "daemon --pthread-exit: only main ends; the process waits for the rest"
 ./daemon --pthread-exit 2>&1 | label daemon
 pause
 
-say "cpu_vs_io: the Python notes' experiment in C (about 5 s)"
+say "cpu_vs_io: the Python notes' experiment in C (it takes a few seconds)"
 ./cpu_vs_io 2>&1 | label cpu_vs_io
 say "C threads use every core: no GIL. See NOTES.md, section 8."
 say "done"

@@ -46,10 +46,23 @@ stop_office() {
 }
 
 # buyers N - run the client with N buyers, show only its summary and the
-# OK lines (the full log is in the server's lines above)
+# OK lines (the full log is in the server's lines above) and the data file;
+# sets sold (the buyers told OK), sold_out (told SOLD OUT) and left (the
+# count in the file), for the narration to quote
 buyers() {
   ./client -p "$port" -n "$1" >"$work/client.out" 2>&1
   grep -E 'OK|bought' "$work/client.out" | label buyers
+  label file <"$work/tickets.json"
+  sold=$(sed -n 's/^bought \([0-9]*\) of .*/\1/p' "$work/client.out")
+  sold_out=$(grep -c 'SOLD OUT' "$work/client.out")
+  left=$(sed -n 's/.*"ticket_num": *\([0-9]*\).*/\1/p' "$work/tickets.json")
+}
+
+# money_figures FILE - from money's last line ("money = M (expected 0; L
+# decrements lost)"), set money_left and lost
+money_figures() {
+  money_left=$(sed -n 's/^money = \(-\{0,1\}[0-9]*\) (expected.*/\1/p' "$1")
+  lost=$(sed -n 's/.*; \([0-9]*\) decrements\{0,1\} lost)$/\1/p' "$1")
 }
 
 say "1. The ticket office, WITH the lock: 5 tickets, 10 buyers at once."
@@ -57,26 +70,32 @@ say "   Each BUY: take the lock, read the file, wait (network), write, unlock."
 start_office -t 5
 pause
 buyers 10
-label file <"$work/tickets.json"
 stop_office
-say "   Five sold, five told SOLD OUT: the lock made them take turns."
+say "   $sold sold, $sold_out told SOLD OUT, $left left: the lock made them take turns."
 pause 2
 
 say "2. The same office WITHOUT the lock (--no-lock): 5 tickets, 10 buyers."
 start_office -t 5 --no-lock
 pause
 buyers 10
-label file <"$work/tickets.json"
 stop_office
-say "   Every buyer read the count before anyone wrote it back: oversold."
+if [ "${sold:-0}" -gt 5 ]; then
+  say "   $sold sold of 5 tickets, and the file says $left left: buyers read the count"
+  say "   before the others wrote it back, and sold the same ticket again. Oversold."
+else
+  say "   $sold sold of 5: this time no two buyers overlapped (likely, not certain)."
+fi
 pause 2
 
 say "3. money: 100 threads each do tmp = money; sleep; money = tmp - 1."
-./money --pause 10 2>&1 | label money
-say "   With the mutex: 0, but the threads went one at a time (100 pauses)."
+./money --pause 10 2>&1 | tee "$work/money.out" | label money
+money_figures "$work/money.out"
+say "   With the mutex: money ends at $money_left, but the threads went one at a time (100 pauses)."
 pause
-./money --no-lock --pause 100 2>&1 | grep -v '^$' | label money
-say "   Without it: all read 100 first, and nearly every decrement is lost."
+./money --no-lock --pause 100 2>&1 | grep -v '^$' | tee "$work/money.out" | label money
+money_figures "$work/money.out"
+say "   Without it: money ends at $money_left, $lost of the 100 decrements lost: each thread"
+say "   read money, slept, and wrote back the value it had read minus one."
 pause
 say "   No pause at all, two threads, ten million decrements each. CPython's GIL"
 say "   would hide this race most of the time; C threads run on both cores at once:"

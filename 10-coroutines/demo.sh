@@ -99,8 +99,13 @@ pause
 say "4. a coroutine that recurses without end (64 KiB stacks)"
 # (overflow labels its own lines: [overflow] and [deep])
 ./overflow 2>&1 | quiet_asan | awk '!/depth/ || ++n % 2 == 0'
-say "-> it died at its guard page (SIGSEGV, shell status 139) before"
-say "   writing one byte into its neighbour's memory."
+status=${PIPESTATUS[0]}
+if [ "$status" -gt 128 ]; then
+  say "-> killed by SIG$(kill -l "$status") (shell status $status) at its guard page, before"
+  say "   writing one byte into its neighbour's memory."
+else
+  say "-> it ended with status $status: see its last lines above"
+fi
 pause
 
 say "stopping the server with SIGTERM"

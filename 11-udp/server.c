@@ -186,7 +186,7 @@ static int open_udp_socket(const char *host, const char *port)
     if (fd == -1)
         die("socket");
     if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
+        die_bind(host, port);
     freeaddrinfo(res);
     if (getsockname(fd, (struct sockaddr *)&own_addr, &own_len) == -1)
         die("getsockname");

@@ -60,6 +60,16 @@ void fatal(const char *fmt, ...)
     exit(1);
 }
 
+void die_bind(const char *host, const char *port)
+{
+    /* The setup failure a class meets most: the port is still held by a
+     * server of an earlier run, of another lesson, or a neighbour's. */
+    if (errno == EADDRINUSE && strcmp(port, "0") != 0)
+        fatal("bind %s:%s: %s (is another server on port %s? use -p PORT, or -p 0 for any free port)",
+              host, port, strerror(EADDRINUSE), port);
+    die("bind %s:%s", host, port);
+}
+
 void warn(const char *fmt, ...)
 {
     int saved_errno = errno;
@@ -257,7 +267,7 @@ int open_listener(const char *host, const char *port, int sock_flags, int backlo
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1)
         die("setsockopt SO_REUSEADDR");
     if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-        die("bind %s:%s", host, port);
+        die_bind(host, port);
     freeaddrinfo(res);
     if (listen(fd, backlog) == -1)
         die("listen");

@@ -10,6 +10,7 @@
  *
  * Where each piece is explained:
  *   die, fatal, warn, note, the log line      01 NOTES section 2 (and lab.c)
+ *   die_bind (a port in use: what to do)      01 server.c, NOTES "SO_REUSEADDR"
  *   lab_parse, parse_number, usage_error      01 NOTES section 2
  *   open_listener, print_ready_line           01 server.c (shown inline there)
  *   send_all, upper_bytes                     01 server.c (shown inline there)
@@ -49,6 +50,10 @@ void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn))
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* note - an event worth a line: a client came, a client left */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* die_bind - bind() of host:port failed: die("bind HOST:PORT"); a port in
+ * use gets, on the same line, what to do: "... Address already in use (is
+ * another server on port 9001? use -p PORT, or -p 0 for any free port)" */
+void die_bind(const char *host, const char *port) __attribute__((noreturn));
 
 /* ---- The command line: -H, -p, -h/--help, and a lesson's own options --- */
 

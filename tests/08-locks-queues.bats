@@ -117,7 +117,7 @@ log_pid() { grep -E -- "$1" "$SERVER_ERR" | head -n 1 | sed 's/.*pid \([0-9]*\):
   assert_output "OK 4"
   run "$LAB/$L/server" -p "$SERVER_PORT" -f "$DATA" -t 99
   assert_failure 1
-  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
   [ "$(tickets_left)" -eq 4 ]
 }
 

@@ -106,7 +106,7 @@ processes_are() { [ "$(process_count "$1")" -eq "$2" ]; }
   for mode in $MODES; do
     run "$LAB/$L/server" -p "$SERVER_PORT" --pool "$mode"
     assert_failure 1
-    assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+    assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
   done
 }
 

@@ -84,7 +84,7 @@ udp_port_of() {
   start_server $L
   run "$LAB/$L/server" -p "$SERVER_PORT"
   assert_failure 1
-  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
 }
 
 @test "SIGTERM and SIGINT stop it with exit 0, idle or after traffic, nothing left behind" {

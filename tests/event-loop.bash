@@ -44,7 +44,7 @@ check_port_in_use() {
   start_server $L
   run "$LAB/$L/server" -p "$SERVER_PORT"
   assert_failure 1
-  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
 }
 
 # check_stop_signals - SIGTERM and SIGINT stop it with exit 0, also with clients connected

@@ -44,10 +44,10 @@ check_port_in_use() {
   start_prog server
   run "$LAB/$L/server" -p "$SERVER_PORT"
   assert_failure 1
-  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  assert_output "server: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
   run "$LAB/$L/socketserver" -p "$SERVER_PORT"
   assert_failure 1
-  assert_output "socketserver: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+  assert_output "socketserver: bind 127.0.0.1:$SERVER_PORT: Address already in use (is another server on port $SERVER_PORT? use -p PORT, or -p 0 for any free port)"
 }
 
 # check_client_refused - client: connection refused is one clear line and exit 1
