@@ -554,10 +554,9 @@ etag_of() { hcurl -I "http://127.0.0.1:$SERVER_PORT$1" | tr -d '\r' | awk -F': '
   run "$TOOLS/12-parse" -c 1000 784111777 1700000000 *
   assert_success
   refute_output --partial "SPLIT MISMATCH"
-  while IFS= read -r line; do
-    [[ -z "$line" || "$line" = '#'* ]] && continue
-    assert_line "$line"
-  done <"$LAB/$L/fuzz/expected"
+  # every expected line is in the output (files the fuzzer adds may come on top)
+  run comm -23 <(grep -v '^#' "$LAB/$L/fuzz/expected" | sort) <(sort <<<"$output")
+  assert_output ""
 }
 
 # --- the root is a fence ---------------------------------------------------
