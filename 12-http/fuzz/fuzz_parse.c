@@ -10,9 +10,11 @@
  *
  * Build and run (from the top folder):
  *   make fuzz-http
- *   12-http/fuzz/fuzz_parse -max_total_time=60 12-http/fuzz/corpus
- * (new interesting inputs are added to the corpus folder; keep it small:
- *  -merge=1 into a fresh folder picks a minimal set)
+ *   mkdir -p /tmp/found
+ *   12-http/fuzz/fuzz_parse -max_total_time=60 /tmp/found 12-http/fuzz/corpus
+ * (new interesting inputs go to the first folder, so the tracked corpus
+ *  stays as it is; to keep one, give it a name that says what it tests
+ *  and add its verdict to fuzz/expected)
  *
  * See also: tests/tools/12-parse.c, which replays the corpus in the tests.
  */
