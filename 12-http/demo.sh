@@ -46,7 +46,7 @@ pause
 
 say "1. A whole response: status line, headers, blank line, body."
 say "   Content-Length says where the body ends; the Python notes' server sent none."
-LINES_MAX=11 show curl -si "$url/style.css"
+LINES_MAX=13 show curl -si "$url/style.css"
 
 say "2. HEAD: the same headers, no body."
 show curl -sI "$url/"
@@ -76,11 +76,36 @@ say "\$ curl -s -o /dev/null -w '%{http_code}' $url/aaaa...(9000 a's)"
 curl -s -o /dev/null -w '%{http_code}\n' "$url/$(head -c 9000 /dev/zero | tr '\0' a)" | label curl
 pause 2
 
-say "6. Climbing out of the root, plain and percent-encoded: refused."
+say "6. Has it changed? The ETag a browser kept, sent back: 304, no body."
+etag=$(curl -sI "$url/style.css" | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+show curl -si -H "If-None-Match: $etag" "$url/style.css"
+
+say "7. A part of the file: bytes 0-15 of the page (its first line), 206 and Content-Range."
+LINES_MAX=13 show curl -si -r 0-15 "$url/"
+say "   and a range past the end: 416, with the file's length"
+show curl -s -o /dev/null -w '%{http_code}\n' -r 100000- "$url/"
+
+say "8. Where a request ends: a chunked body is read to its end, then the next request..."
+chunked='GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'
+next='GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+say "\$ printf '${chunked}${next}' | socat - TCP:127.0.0.1:$port | grep ^HTTP"
+if command -v socat >/dev/null; then
+  printf "$chunked$next" | socat -t 5 - "TCP:127.0.0.1:$port" | grep -a '^HTTP' | label socat
+fi
+say "...but Content-Length and Transfer-Encoding together: which one ends the body? 400,"
+say "   close, and the request hidden in the body is never answered (request smuggling)."
+smuggle='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n'
+say "\$ printf '$smuggle' | socat - TCP:127.0.0.1:$port | grep ^HTTP"
+if command -v socat >/dev/null; then
+  printf "$smuggle" | socat -t 5 - "TCP:127.0.0.1:$port" | grep -a '^HTTP' | label socat
+fi
+pause 2
+
+say "9. Climbing out of the root, plain and percent-encoded: refused."
 show curl -s --path-as-is -o /dev/null -w '%{http_code}\n' "$url/../../../etc/passwd"
 show curl -s --path-as-is -o /dev/null -w '%{http_code}\n' "$url/%2e%2e/%2e%2e/etc/passwd"
 
-say "7. A client connects and says nothing. Others are still served at once..."
+say "10. A client connects and says nothing. Others are still served at once..."
 exec {silent}<>"/dev/tcp/127.0.0.1/$port"
 printf 'GET / HTTP/1.1\r\n' >&$silent
 pause
@@ -90,7 +115,7 @@ for _ in $(seq 100); do grep -q 'header timeout' "$work/server.err" && break; sl
 exec {silent}>&-
 pause
 
-say "8. The lab's client: -i shows the head, exit status 0 on 2xx, 1 otherwise."
+say "11. The lab's client: -i shows the head, exit status 0 on 2xx, 1 otherwise."
 LABEL=client LINES_MAX=10 show ./client -i "$url/style.css"
 say "\$ ./client $url/missing; echo exit \$?"
 { ./client "$url/missing" >/dev/null; echo "exit $?"; } 2>&1 | label client
