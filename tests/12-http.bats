@@ -412,6 +412,36 @@ Last-Modified: Sat, 03 Feb 2001 04:05:06 GMT"
   grep -q 'bad request: both Content-Length and Transfer-Encoding -> 400' "$SERVER_ERR"
 }
 
+@test "100 MiB of body, by length and in chunks, is skipped as it comes: the next request is answered, the server stays small" {
+  command -v socat >/dev/null || skip "socat is not installed (apt-get install socat)"
+  start_server $L
+  next='GET /style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+  run bash -c "{ printf 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n'
+                 head -c 104857600 /dev/zero; printf '$next'; } |
+               timeout -k 2 $CLIENT_TIMEOUT socat -t $LAB_WAIT - TCP:127.0.0.1:$SERVER_PORT | grep -a '^HTTP'"
+  assert_output $'HTTP/1.1 405 Method Not Allowed\r\nHTTP/1.1 200 OK\r'
+  run bash -c "{ printf 'GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n'
+                 for i in \$(seq 100); do printf '100000;part=%d\r\n' \$i; head -c 1048576 /dev/zero; printf '\r\n'; done
+                 printf '0\r\n\r\n$next'; } |
+               timeout -k 2 $CLIENT_TIMEOUT socat -t $LAB_WAIT - TCP:127.0.0.1:$SERVER_PORT | grep -a '^HTTP'"
+  assert_output $'HTTP/1.1 200 OK\r\nHTTP/1.1 200 OK\r'
+  hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+  echo "# peak resident memory: $hwm KiB"
+  [ "$hwm" -lt 16384 ]
+}
+
+@test "a full buffer always gets a verdict: a 16 KiB head and a 1 KiB chunk line fit, a longer chunk line is 400" {
+  start_server $L
+  pad=$(head -c 16200 /dev/zero | tr '\0' a)
+  ext=$(head -c 1000 /dev/zero | tr '\0' b)
+  run raw "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: $pad\r\nTransfer-Encoding: chunked\r\n\r\n5;e=$ext\r\nhello\r\n0\r\n\r\nGET /style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+  [ "$(grep -c 'HTTP/1.1 200 OK' <<<"$output")" -eq 2 ]
+  ext=$(head -c 1030 /dev/zero | tr '\0' b)
+  run raw "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: $pad\r\nTransfer-Encoding: chunked\r\n\r\n5;e=$ext\r\nhello\r\n0\r\n\r\n"
+  assert_output --partial "400 Bad Request"
+  grep -q 'bad request: chunk line too long -> 400' "$SERVER_ERR"
+}
+
 @test "Expect: 100-continue gets its answer at once, before the body it announced (RFC 9110 sec. 10.1.1)" {
   start_server $L
   open_conn
