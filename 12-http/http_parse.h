@@ -514,7 +514,7 @@ static int http_chunk_size_line(struct http_body *b, const char *line, size_t le
         size_t after_name = i;
         while (i < len && (line[i] == ' ' || line[i] == '\t'))
             i++;
-        if (i == name || after_name == name)
+        if (after_name == name)              /* no name after the ";" */
             return http_body_bad(b, 400, "malformed chunk extension");
         if (i == len || line[i] != '=') {
             i = after_name;                  /* a name alone; BWS may not end the line */
