@@ -94,7 +94,7 @@ if command -v socat >/dev/null; then
 fi
 say "...but Content-Length and Transfer-Encoding together: which one ends the body? 400,"
 say "   close, and the request hidden in the body is never answered (request smuggling)."
-smuggle='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n'
+smuggle='POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 37\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n'
 say "\$ printf '$smuggle' | socat - TCP:127.0.0.1:$port | grep ^HTTP"
 if command -v socat >/dev/null; then
   printf "$smuggle" | socat -t 5 - "TCP:127.0.0.1:$port" | grep -a '^HTTP' | label socat
